@@ -1,0 +1,97 @@
+// Package cmd assembles the extmetrics command tree from one package per
+// subcommand, as kind does; main only calls Main.
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/extmetrics/extmetrics/pkg/cmd/analyze"
+	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
+	"github.com/extmetrics/extmetrics/pkg/cmd/demo"
+	"github.com/extmetrics/extmetrics/pkg/cmd/devserver"
+	"github.com/extmetrics/extmetrics/pkg/cmd/loadtest"
+	"github.com/extmetrics/extmetrics/pkg/cmd/query"
+	"github.com/extmetrics/extmetrics/pkg/cmd/version"
+)
+
+// NewRoot returns the root command with every subcommand.
+func NewRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "extmetrics",
+		Short:         "Judge canaries with metrics from the Kubernetes External Metrics API",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	if strings.HasPrefix(filepath.Base(os.Args[0]), "kubectl-") {
+		// Installed as a kubectl plugin: help reads "kubectl extmetrics ...".
+		root.Use = "kubectl extmetrics"
+		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl extmetrics"}
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.Usage(err) })
+	root.AddCommand(version.NewCommand(), devserver.NewCommand(), analyze.NewCommand(), demo.NewCommand(), loadtest.NewCommand())
+	root.AddCommand(query.NewCommands()...)
+	for _, c := range root.Commands() {
+		wrapArgs(c)
+	}
+	return root
+}
+
+// wrapArgs makes argument-count errors usage errors (exit 2).
+func wrapArgs(c *cobra.Command) {
+	if c.Args != nil {
+		check := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return cmdutil.Usage(err)
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		wrapArgs(sub)
+	}
+}
+
+// Main runs the command line and returns the process exit code.
+// SIGINT and SIGTERM cancel the command's context.
+func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := NewRoot()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		if msg := err.Error(); msg != "" && !isSilent(err) {
+			fmt.Fprintln(stderr, "Error:", msg)
+		}
+		code := cmdutil.Code(err)
+		if code == cmdutil.ExitFailure && isCobraUsage(err) {
+			code = cmdutil.ExitUsage
+		}
+		return code
+	}
+	return cmdutil.ExitOK
+}
+
+func isSilent(err error) bool {
+	ee, ok := err.(*cmdutil.ExitError)
+	return ok && ee.Err == nil
+}
+
+// isCobraUsage recognises cobra's own errors for unknown commands and flags.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "unknown flag") ||
+		strings.HasPrefix(msg, "unknown shorthand flag") || strings.Contains(msg, "flag needs an argument")
+}
