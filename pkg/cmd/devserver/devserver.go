@@ -1,17 +1,256 @@
-// Package devserver is the `extmetrics devserver` command (STUB written by the lead; its owner replaces it).
+// Package devserver is the `extmetrics devserver` command: it wires flags to
+// package devserver, prints one line with the server's URL and CA file once
+// it listens (so scripts can wait for it), reloads the scenario on SIGHUP and
+// stops on SIGINT/SIGTERM (the command's context).
 package devserver
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
+	"github.com/extmetrics/extmetrics/pkg/devserver"
+	"github.com/extmetrics/extmetrics/pkg/scenario"
 )
+
+// options are the command's flags.
+type options struct {
+	addr           string
+	scenarioFile   string
+	profile        string
+	tokens         []string
+	tokensFile     string
+	adminToken     string
+	writeCA        string
+	tlsCert        string
+	tlsKey         string
+	clientCA       string
+	insecureHTTP   bool
+	logFormat      string
+	logLevel       string
+	seed           uint64
+	reloadInterval time.Duration
+	datadogMaxAge  time.Duration
+}
 
 // NewCommand returns the devserver command.
 func NewCommand() *cobra.Command {
-	return &cobra.Command{
+	o := &options{}
+	cmd := &cobra.Command{
 		Use:   "devserver",
-		Short: "devserver (not implemented yet)",
-		RunE:  func(*cobra.Command, []string) error { return errors.New("not implemented") },
+		Short: "Run a development External Metrics API server (external.metrics.k8s.io/v1beta1)",
+		Long: `Run a development Kubernetes External Metrics API server that serves the series
+of a scenario file over HTTPS, imitating prometheus-adapter, the
+custom-metrics-apiserver test adapter (cma) or the Datadog Cluster Agent.
+
+Once listening it prints exactly one line to stdout:
+
+  extmetrics devserver listening on https://127.0.0.1:8443 (profile prometheus-adapter, CA /tmp/.../ca.crt)
+
+The CA file verifies the generated certificate (give --write-ca to choose
+where it goes). SIGHUP, or a change of the scenario file, reloads the
+scenario; a bad file keeps the previous one. See docs/devserver.md.`,
+		Example: `  extmetrics devserver --scenario examples/scenarios/demo.yaml --token s3cret --write-ca ca.crt
+  kubectl get --raw /apis/external.metrics.k8s.io/v1beta1/namespaces/default/http_requests_per_second`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", devserver.DefaultAddr, "address to listen on (host:port; port 0 picks a free port)")
+	f.StringVar(&o.scenarioFile, "scenario", "", "scenario file (YAML, see docs/scenario.md); without it no series are served until the admin API adds some")
+	f.StringVar(&o.profile, "profile", devserver.ProfilePrometheusAdapter, "server to imitate: "+strings.Join(devserver.Profiles, ", "))
+	f.StringArrayVar(&o.tokens, "token", nil, "accept this bearer token for every namespace (repeatable); prefer --tokens-file, command lines are visible to other users")
+	f.StringVar(&o.tokensFile, "tokens-file", "", "YAML file mapping each bearer token to the namespaces it may read ('*' for all)")
+	f.StringVar(&o.adminToken, "admin-token", "", "token the admin API requires (default: any accepted token)")
+	f.StringVar(&o.writeCA, "write-ca", "", "write the generated CA certificate (PEM) to this file (default: a temporary file, removed on exit)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "serving certificate (PEM) instead of a generated one; needs --tls-key")
+	f.StringVar(&o.tlsKey, "tls-key", "", "private key (PEM) of --tls-cert")
+	f.StringVar(&o.clientCA, "client-ca", "", "require client certificates signed by this CA bundle (mTLS)")
+	f.BoolVar(&o.insecureHTTP, "insecure-http", false, "serve plain HTTP instead of HTTPS")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug (one line per request), info, warn or error")
+	f.Uint64Var(&o.seed, "seed", 0, "seed of fault probabilities and jitter (0: random)")
+	f.DurationVar(&o.reloadInterval, "reload-interval", devserver.DefaultReloadInterval, "how often to check the scenario file for changes (0 turns checking off; SIGHUP still reloads)")
+	f.DurationVar(&o.datadogMaxAge, "datadog-max-age", devserver.DefaultDatadogMaxAge, "datadog profile: metrics older than this are stale (the Cluster Agent's external_metrics_provider.max_age)")
+	return cmd
+}
+
+// config checks the flags and turns them into a devserver.Config. Errors
+// are usage errors.
+func (o *options) config(logger *slog.Logger) (devserver.Config, error) {
+	cfg := devserver.Config{
+		Addr:          o.addr,
+		Profile:       o.profile,
+		ScenarioFile:  o.scenarioFile,
+		AdminToken:    o.adminToken,
+		InsecureHTTP:  o.insecureHTTP,
+		TLSCertFile:   o.tlsCert,
+		TLSKeyFile:    o.tlsKey,
+		ClientCAFile:  o.clientCA,
+		WriteCAFile:   o.writeCA,
+		Logger:        logger,
+		Seed:          o.seed,
+		DatadogMaxAge: o.datadogMaxAge,
+	}
+	if o.reloadInterval < 0 {
+		return cfg, fmt.Errorf("--reload-interval: must not be negative")
+	}
+	cfg.ReloadInterval = o.reloadInterval
+	if o.reloadInterval == 0 {
+		cfg.ReloadInterval = -1
+	}
+	if o.datadogMaxAge <= 0 {
+		return cfg, fmt.Errorf("--datadog-max-age: must be positive")
+	}
+	valid := false
+	for _, p := range devserver.Profiles {
+		valid = valid || p == o.profile
+	}
+	if !valid {
+		return cfg, fmt.Errorf("--profile: unknown profile %q (want one of %s)", o.profile, strings.Join(devserver.Profiles, ", "))
+	}
+	host, _, err := net.SplitHostPort(o.addr)
+	if err != nil {
+		return cfg, fmt.Errorf("--addr %q: want host:port: %v", o.addr, err)
+	}
+	tokens := map[string][]string{}
+	if o.tokensFile != "" {
+		fromFile, err := devserver.LoadTokensFile(o.tokensFile)
+		if err != nil {
+			return cfg, fmt.Errorf("--tokens-file: %w", err)
+		}
+		tokens = fromFile
+	}
+	for i, tok := range o.tokens {
+		if tok == "" || strings.ContainsAny(tok, " \t\r\n") {
+			return cfg, fmt.Errorf("--token #%d: empty or contains white space", i+1)
+		}
+		tokens[tok] = []string{devserver.AllNamespaces}
+	}
+	cfg.Tokens = tokens
+	if len(tokens) == 0 && !isLoopback(host) {
+		return cfg, fmt.Errorf("--addr %s is not a loopback address: refusing to serve without authentication; give --token or --tokens-file", o.addr)
+	}
+	if o.insecureHTTP && (o.tlsCert != "" || o.tlsKey != "" || o.clientCA != "" || o.writeCA != "") {
+		return cfg, errors.New("--insecure-http cannot be combined with --tls-cert, --tls-key, --client-ca or --write-ca")
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return cfg, errors.New("--tls-cert and --tls-key must be given together")
+	}
+	if o.tlsCert != "" && o.writeCA != "" {
+		return cfg, errors.New("--write-ca writes the CA of the generated certificate; with --tls-cert give clients your own CA")
+	}
+	return cfg, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q: want text or json", format)
+}
+
+func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	logger, err := newLogger(stderr, o.logFormat, o.logLevel)
+	if err != nil {
+		return cmdutil.Usage(err)
+	}
+	cfg, err := o.config(logger)
+	if err != nil {
+		return cmdutil.Usage(err)
+	}
+	if cfg.ScenarioFile != "" {
+		// Parse first, so a bad file is a usage error naming file:line.
+		if _, err := scenario.LoadFile(cfg.ScenarioFile); err != nil {
+			return cmdutil.Usage(fmt.Errorf("--scenario: %w", err))
+		}
+	} else {
+		logger.Info("no --scenario given: serving no series until the admin API adds some")
+	}
+	if !cfg.InsecureHTTP && cfg.TLSCertFile == "" && cfg.WriteCAFile == "" {
+		dir, err := os.MkdirTemp("", "extmetrics-devserver-")
+		if err != nil {
+			return cmdutil.Failure(fmt.Errorf("temporary directory for the CA: %w", err))
+		}
+		defer os.RemoveAll(dir)
+		cfg.WriteCAFile = filepath.Join(dir, "ca.crt")
+	}
+	if len(cfg.Tokens) == 0 {
+		logger.Warn("no --token or --tokens-file: every request is accepted without authentication")
+	}
+
+	// Catch SIGHUP before announcing the server: a script may send it as
+	// soon as it reads the line.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	s, err := devserver.Start(ctx, cfg)
+	if err != nil {
+		return cmdutil.Usage(err)
+	}
+	defer s.Close()
+
+	security := "plain HTTP"
+	switch {
+	case s.CAFile() != "":
+		security = "CA " + s.CAFile()
+	case cfg.TLSCertFile != "":
+		security = "certificate " + cfg.TLSCertFile
+	}
+	if _, err := fmt.Fprintf(stdout, "extmetrics devserver listening on %s (profile %s, %s)\n", s.URL(), s.Profile(), security); err != nil {
+		return cmdutil.Failure(err)
+	}
+
+	for {
+		select {
+		case <-ctx.Done():
+			logger.Info("devserver stopping")
+			if err := s.Close(); err != nil {
+				return cmdutil.Failure(err)
+			}
+			return nil
+		case <-hup:
+			if cfg.ScenarioFile == "" {
+				logger.Warn("SIGHUP: no --scenario file to reload")
+				continue
+			}
+			_ = s.Reload() // logs success or why it failed
+		}
 	}
 }

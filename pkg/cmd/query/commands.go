@@ -1,8 +1,110 @@
 package query
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
 
-// NewCommands returns the query, list and status commands (STUB; owner replaces).
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
+	"github.com/extmetrics/extmetrics/pkg/cmd/connflags"
+	"github.com/extmetrics/extmetrics/pkg/provider"
+)
+
+// NewCommands returns the query, list and status commands.
 func NewCommands() []*cobra.Command {
-	return []*cobra.Command{NewCommand()}
+	return []*cobra.Command{NewCommand(), NewListCommand(), NewStatusCommand()}
+}
+
+// newProvider turns connection-flag problems into usage errors (exit 2).
+func newProvider(f *connflags.Flags) (*provider.Provider, error) {
+	if err := f.Validate(); err != nil {
+		return nil, cmdutil.Usage(err)
+	}
+	p, err := f.NewProvider()
+	if err != nil {
+		return nil, cmdutil.Usage(err)
+	}
+	return p, nil
+}
+
+// checkOutput validates -o against the formats a command supports.
+func checkOutput(output string, allowed ...string) error {
+	for _, a := range allowed {
+		if output == a {
+			return nil
+		}
+	}
+	return cmdutil.Usagef("--output: unknown format %q (want %s)", output, strings.Join(allowed, ", "))
+}
+
+// writeStructured prints v as indented JSON or as YAML.
+func writeStructured(w io.Writer, format string, v any) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	case "yaml":
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	return fmt.Errorf("unknown format %q", format)
+}
+
+// errMessage is the one-line stderr message for a provider error:
+// "<query>: <kind>: <server message>".
+func errMessage(err error) string {
+	var pe *provider.Error
+	if errors.As(err, &pe) && pe.Kind != nil {
+		var b strings.Builder
+		if pe.Query != "" {
+			b.WriteString(pe.Query)
+			b.WriteString(": ")
+		}
+		b.WriteString(pe.Kind.Error())
+		if pe.Message != "" {
+			b.WriteString(": ")
+			b.WriteString(pe.Message)
+		}
+		if pe.Retries > 0 {
+			fmt.Fprintf(&b, " (after %d retries)", pe.Retries)
+		}
+		return b.String()
+	}
+	return err.Error()
+}
+
+// commandContext is the command's context (cancelled by SIGINT/SIGTERM in main).
+func commandContext(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}
+
+// fmtDuration prints a latency or age compactly: 850µs, 12ms, 1.5s, 3m20s.
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "-" + fmtDuration(-d)
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	case d < time.Second:
+		return d.Round(100 * time.Microsecond).String()
+	case d < time.Minute:
+		return d.Round(10 * time.Millisecond).String()
+	default:
+		return d.Round(time.Second).String()
+	}
 }

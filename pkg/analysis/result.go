@@ -1,8 +1,8 @@
 package analysis
 
-// CONTRACT FILE (written by the lead): the result and event types shared by
-// the analysis engine and the report package. The engine owner may add fields
-// and methods but keeps these names, fields and meanings.
+// The result and event types shared by the analysis engine and the report
+// package (first written by the lead as contract.go; names, fields and
+// meanings kept, fields added).
 
 import "time"
 
@@ -18,7 +18,8 @@ const (
 // Check is one run of one metric check at one step.
 type Check struct {
 	Metric    string        `json:"metric"`
-	Step      int           `json:"step"` // 1-based analysis iteration
+	Step      int           `json:"step"` // 1-based analysis iteration: position in the plan (1..TotalSteps); repeats after a failed run, as Flagger does not advance then
+	Run       int           `json:"run"`  // 1-based sequence number of the analysis run (every run, failed or not); unique per canary
 	Weight    int           `json:"weight"`
 	Time      time.Time     `json:"time"`
 	Query     string        `json:"query"` // rendered query
@@ -54,11 +55,14 @@ type CanaryResult struct {
 	Strategy     string         `json:"strategy"`         // "canary" (weights) or "iterations"
 	Verdict      Verdict        `json:"verdict"`
 	Reason       string         `json:"reason"`
-	Steps        int            `json:"steps"`        // steps run
-	TotalSteps   int            `json:"totalSteps"`   // steps needed to succeed
-	Weight       int            `json:"weight"`       // last canary weight (0 for iterations)
-	FailedChecks int            `json:"failedChecks"` // accumulated failed checks
-	Threshold    int            `json:"threshold"`    // analysis.threshold
+	Steps        int            `json:"steps"`             // steps run and passed (== TotalSteps when Succeeded)
+	TotalSteps   int            `json:"totalSteps"`        // steps needed to succeed
+	Runs         int            `json:"runs"`              // analysis runs made (passed and failed); 0 means no check ran
+	Mode         string         `json:"mode"`              // "canary", "canary+mirror", "A/B", "blue/green" or "once"
+	Weights      []int          `json:"weights,omitempty"` // canary weight at each step of the plan (Strategy "canary")
+	Weight       int            `json:"weight"`            // last canary weight (0 for iterations)
+	FailedChecks int            `json:"failedChecks"`      // accumulated failed checks
+	Threshold    int            `json:"threshold"`         // analysis.threshold
 	Interval     time.Duration  `json:"interval"`
 	Started      time.Time      `json:"started"`
 	Finished     time.Time      `json:"finished"`
@@ -78,7 +82,7 @@ type EventType string
 const (
 	EventStarted EventType = "started" // a canary's analysis began
 	EventCheck   EventType = "check"   // one check ran (Check is set)
-	EventStep    EventType = "step"    // a step finished (weight/iteration advanced)
+	EventStep    EventType = "step"    // an analysis run finished; Advanced says whether the weight/iteration advanced (a run with a failed check does not)
 	EventVerdict EventType = "verdict" // the canary finished (Verdict is set)
 )
 
@@ -87,10 +91,12 @@ type Event struct {
 	Time         time.Time
 	Type         EventType
 	Canary       string // namespace/name
-	Step         int
+	Step         int    // position in the plan (1..TotalSteps) the event is about: the step run (EventCheck, EventStep) or passed (EventVerdict); 0 for EventStarted
+	Run          int    // analysis run number (0 for EventStarted)
+	Advanced     bool   // EventStep: the run passed and the analysis moved to the next step
 	TotalSteps   int
-	Weight       int
-	FailedChecks int
+	Weight       int // canary weight of that step (for EventStarted: of the first step)
+	FailedChecks int // failed checks accumulated so far
 	Threshold    int
 	Check        *Check
 	Verdict      Verdict

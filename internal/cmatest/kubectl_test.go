@@ -1,0 +1,146 @@
+package cmatest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
+)
+
+func kubectlPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("KUBECTL"); p != "" {
+		return p
+	}
+	p, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl not found (set $KUBECTL or put it on the PATH)")
+	}
+	return p
+}
+
+func writeKubeconfig(t *testing.T, server string, ca []byte, token string) string {
+	t.Helper()
+	cfg := clientcmdapi.NewConfig()
+	cl := clientcmdapi.NewCluster()
+	cl.Server = server
+	cl.CertificateAuthorityData = ca
+	cfg.Clusters["s"] = cl
+	u := clientcmdapi.NewAuthInfo()
+	u.Token = token
+	cfg.AuthInfos["s"] = u
+	c := clientcmdapi.NewContext()
+	c.Cluster, c.AuthInfo, c.Namespace = "s", "s", "default"
+	cfg.Contexts["s"] = c
+	cfg.CurrentContext = "s"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func runKubectl(t *testing.T, kubeconfig string, args ...string) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	home := t.TempDir()
+	args = append([]string{"--kubeconfig", kubeconfig, "--cache-dir", filepath.Join(home, "cache")}, args...)
+	cmd := exec.CommandContext(ctx, kubectlPath(t), args...)
+	cmd.Env = append(os.Environ(), "HOME="+home, "KUBECONFIG="+kubeconfig)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// TestKubectlParity runs the real kubectl against both servers: discovery
+// through api-resources (which also walks /api) and get --raw.
+func TestKubectlParity(t *testing.T) {
+	kubectlPath(t)
+	cma, dev, cmaSrv, devSrv := servers(t)
+	configs := map[string]string{
+		cma.name: writeKubeconfig(t, cmaSrv.URL(), cmaSrv.CAPEM(), cma.token),
+		dev.name: writeKubeconfig(t, devSrv.URL(), devSrv.CAPEM(), dev.token),
+	}
+
+	t.Run("api-resources", func(t *testing.T) {
+		outs := map[string]string{}
+		for name, kc := range configs {
+			out, errOut, err := runKubectl(t, kc, "api-resources", "--api-group=external.metrics.k8s.io", "--no-headers")
+			if err != nil {
+				t.Errorf("%s: kubectl api-resources: %v\n%s", name, err, errOut)
+			}
+			if strings.TrimSpace(errOut) != "" {
+				t.Errorf("%s: kubectl api-resources complained:\n%s", name, errOut)
+			}
+			outs[name] = normalizeSpaces(out)
+		}
+		if outs["cma"] != outs["devserver"] {
+			t.Errorf("api-resources differ:\ncma:\n%s\ndevserver:\n%s", outs["cma"], outs["devserver"])
+		}
+		if !strings.Contains(outs["cma"], "http_requests external.metrics.k8s.io/v1beta1 true ExternalMetricValueList") {
+			t.Errorf("cma api-resources:\n%s", outs["cma"])
+		}
+	})
+
+	t.Run("get --raw", func(t *testing.T) {
+		path := emPath + "/namespaces/default/http_requests?labelSelector=env%3Dprod"
+		var lists [2]v1beta1.ExternalMetricValueList
+		for i, name := range []string{"cma", "devserver"} {
+			out, errOut, err := runKubectl(t, configs[name], "get", "--raw", path)
+			if err != nil {
+				t.Fatalf("%s: kubectl get --raw: %v\n%s", name, err, errOut)
+			}
+			if err := json.Unmarshal([]byte(out), &lists[i]); err != nil {
+				t.Fatalf("%s: not a list: %v\n%s", name, err, out)
+			}
+		}
+		if len(lists[0].Items) != 2 || len(lists[1].Items) != len(lists[0].Items) {
+			t.Errorf("items: cma %d, devserver %d", len(lists[0].Items), len(lists[1].Items))
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		for _, path := range []string{
+			emPath + "/namespaces/default/http_requests?labelSelector=app%3D%3D%3Dx",
+			emPath + "/namespaces/default",
+		} {
+			var msgs [2]string
+			for i, name := range []string{"cma", "devserver"} {
+				_, errOut, err := runKubectl(t, configs[name], "get", "--raw", path)
+				if err == nil {
+					t.Errorf("%s: kubectl get --raw %s succeeded", name, path)
+				}
+				msgs[i] = strings.TrimSpace(errOut)
+			}
+			t.Logf("%s\ncma:       %s\ndevserver: %s", path, msgs[0], msgs[1])
+			if prefix(msgs[0]) != prefix(msgs[1]) {
+				t.Errorf("kubectl error kinds differ for %s:\ncma:       %s\ndevserver: %s", path, msgs[0], msgs[1])
+			}
+		}
+	})
+}
+
+// prefix is kubectl's error kind, e.g. "Error from server (BadRequest)".
+func prefix(s string) string {
+	p, _, _ := strings.Cut(s, ":")
+	return p
+}
+
+func normalizeSpaces(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i, l := range lines {
+		lines[i] = strings.Join(strings.Fields(l), " ")
+	}
+	return strings.Join(lines, "\n")
+}

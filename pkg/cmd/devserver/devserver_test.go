@@ -1,0 +1,267 @@
+package devserver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
+)
+
+var lineRE = regexp.MustCompile(`^extmetrics devserver listening on (https?://127\.0\.0\.1:\d+) \(profile ([a-z-]+), (CA (\S+)|plain HTTP)\)$`)
+
+type started struct {
+	url, profile, caFile string
+	stderr               *lockedBuffer
+	cancel               context.CancelFunc
+	done                 chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// start runs the command in-process and waits for its first stdout line.
+func start(t *testing.T, args ...string) *started {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	st := &started{stderr: &lockedBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	cmd := NewCommand()
+	cmd.SetArgs(append([]string{"--addr", "127.0.0.1:0"}, args...))
+	cmd.SetOut(pw)
+	cmd.SetErr(st.stderr)
+	cmd.SilenceUsage = true
+	go func() {
+		err := cmd.ExecuteContext(ctx)
+		pw.Close()
+		st.done <- err
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-st.done:
+		case <-time.After(20 * time.Second):
+			t.Error("command did not stop")
+		}
+	})
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		if sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	select {
+	case line, ok := <-lines:
+		if !ok {
+			t.Fatalf("command ended without a line: %v\n%s", <-st.done, st.stderr)
+		}
+		m := lineRE.FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("first line %q does not match %s", line, lineRE)
+		}
+		st.url, st.profile, st.caFile = m[1], m[2], m[4]
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no line within 30s\n%s", st.stderr)
+	}
+	return st
+}
+
+func get(t *testing.T, st *started, path, token string) (int, string) {
+	t.Helper()
+	tr := &http.Transport{ForceAttemptHTTP2: true}
+	if st.caFile != "" {
+		pem, err := os.ReadFile(st.caFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	}
+	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	defer c.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", st.url+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+const listPath = "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/"
+
+func TestCommandServes(t *testing.T) {
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "scenario.yaml")
+	os.WriteFile(sc, []byte("metrics:\n  - name: requests\n    labels: {app: web}\n    value: 1.5\n"), 0o644)
+	tokens := filepath.Join(dir, "tokens.yaml")
+	os.WriteFile(tokens, []byte("team-token: [team-a]\n"), 0o600)
+	caFile := filepath.Join(dir, "ca.crt")
+	st := start(t, "--scenario", sc, "--token", "cli-token", "--tokens-file", tokens, "--write-ca", caFile,
+		"--profile", "cma", "--log-format", "json", "--log-level", "debug", "--seed", "3", "--reload-interval", "50ms")
+	if st.caFile != caFile || st.profile != "cma" || !strings.HasPrefix(st.url, "https://") {
+		t.Errorf("line: %+v", st)
+	}
+	code, body := get(t, st, listPath+"requests?labelSelector=app%3Dweb", "cli-token")
+	if code != 200 || !strings.Contains(body, `"value":"1500m"`) {
+		t.Fatalf("%d %s", code, body)
+	}
+	if code, _ := get(t, st, listPath+"requests", "team-token"); code != 403 {
+		t.Errorf("team token in default: %d", code)
+	}
+	if code, _ := get(t, st, listPath+"requests", ""); code != 401 {
+		t.Errorf("no token: %d", code)
+	}
+	if code, body := get(t, st, listPath+"unknown", "cli-token"); code != 200 || !strings.Contains(body, `"items":[]`) {
+		t.Errorf("cma unknown metric: %d %s", code, body)
+	}
+
+	// SIGHUP reloads (the file watcher would too; this checks the signal path).
+	os.WriteFile(sc, []byte("metrics:\n  - name: requests\n    labels: {app: web}\n    value: 2\n"), 0o644)
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, body := get(t, st, listPath+"requests", "cli-token")
+		if strings.Contains(body, `"value":"2"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not reloaded: %s\n%s", body, st.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Logs are JSON lines without tokens.
+	logs := st.stderr.String()
+	for _, l := range strings.Split(strings.TrimSpace(logs), "\n") {
+		if !json.Valid([]byte(l)) {
+			t.Errorf("log line not JSON: %s", l)
+		}
+	}
+	if strings.Contains(logs, "cli-token") || strings.Contains(logs, "team-token") {
+		t.Errorf("token in logs:\n%s", logs)
+	}
+	if !strings.Contains(logs, `"msg":"scenario reloaded"`) {
+		t.Errorf("reload not logged:\n%s", logs)
+	}
+
+	st.cancel()
+	if err := <-st.done; err != nil {
+		t.Errorf("command ended with %v", err)
+	}
+	st.done <- nil // for Cleanup
+}
+
+func TestCommandDefaults(t *testing.T) {
+	st := start(t)
+	if st.profile != "prometheus-adapter" || st.caFile == "" {
+		t.Fatalf("%+v", st)
+	}
+	if code, body := get(t, st, listPath+"anything", ""); code != 404 || !strings.Contains(body, `"kind":"Status"`) {
+		t.Errorf("%d %s", code, body)
+	}
+	ca := st.caFile
+	st.cancel()
+	<-st.done
+	st.done <- nil
+	if _, err := os.Stat(ca); !os.IsNotExist(err) {
+		t.Errorf("temporary CA %s left behind: %v", ca, err)
+	}
+}
+
+func TestCommandInsecure(t *testing.T) {
+	st := start(t, "--insecure-http", "--profile", "datadog")
+	if !strings.HasPrefix(st.url, "http://") || st.caFile != "" {
+		t.Fatalf("%+v", st)
+	}
+	if code, body := get(t, st, listPath+"datadogmetric@default:x", ""); code != 500 || !strings.Contains(body, "DatadogMetric not found") {
+		t.Errorf("%d %s", code, body)
+	}
+}
+
+func TestCommandUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("metrics:\n  - name: m\n    value: {constant: x}\n"), 0o644)
+	badTokens := filepath.Join(dir, "tokens.yaml")
+	os.WriteFile(badTokens, []byte("tok: []\n"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--profile", "nope"}, "--profile"},
+		{[]string{"--scenario", bad}, "bad.yaml:3"},
+		{[]string{"--scenario", filepath.Join(dir, "missing.yaml")}, "missing.yaml"},
+		{[]string{"--addr", "nonsense"}, "--addr"},
+		{[]string{"--addr", "0.0.0.0:0"}, "refusing to serve without authentication"},
+		{[]string{"--tokens-file", badTokens}, "--tokens-file"},
+		{[]string{"--tokens-file", filepath.Join(dir, "none")}, "--tokens-file"},
+		{[]string{"--token", ""}, "--token"},
+		{[]string{"--log-format", "xml"}, "--log-format"},
+		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"--tls-cert", "x"}, "together"},
+		{[]string{"--insecure-http", "--write-ca", "x"}, "--insecure-http"},
+		{[]string{"--client-ca", filepath.Join(dir, "none.pem")}, "client CA"},
+		{[]string{"--datadog-max-age", "0s"}, "--datadog-max-age"},
+		{[]string{"--reload-interval", "-1s"}, "--reload-interval"},
+		{[]string{"extra-arg"}, "unknown command"},
+	} {
+		cmd := NewCommand()
+		cmd.SetArgs(append([]string{"--addr", "127.0.0.1:0"}, tc.args...))
+		var out, errOut bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&errOut)
+		cmd.SilenceUsage, cmd.SilenceErrors = true, true
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := cmd.ExecuteContext(ctx)
+		cancel()
+		if err == nil {
+			t.Errorf("%v: no error", tc.args)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%v: error %q does not contain %q", tc.args, err, tc.msg)
+		}
+		if tc.msg != "unknown command" && cmdutil.Code(err) != cmdutil.ExitUsage {
+			t.Errorf("%v: exit code %d, want 2", tc.args, cmdutil.Code(err))
+		}
+		if out.Len() != 0 {
+			t.Errorf("%v: printed %q though it did not start", tc.args, out.String())
+		}
+	}
+}

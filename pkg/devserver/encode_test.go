@@ -1,0 +1,100 @@
+package devserver
+
+import (
+	"encoding/json"
+	"math"
+	"reflect"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
+
+	"github.com/extmetrics/extmetrics/pkg/scenario"
+)
+
+func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", `quote " backslash \ slash /`, "<html>&amp;", "tab\tnl\ncr\r\x00\x1f\x7f",
+		"héllo wörld ✓", "\u2028\u2029", "bad utf8 \xff\xfe end", "\xc3", "emoji 😀"} {
+		want, _ := json.Marshal(s)
+		if got := appendJSONString(nil, s); string(got) != string(want) {
+			t.Errorf("%q: got %s, want %s", s, got, want)
+		}
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	f.Add("a\"b\\c<d>&\u2028\xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := appendJSONString(nil, s); string(got) != string(want) {
+			t.Errorf("%q: got %s, want %s", s, got, want)
+		}
+	})
+}
+
+// TestListEncodingMatchesTypes checks the hand-written list against
+// encoding/json on the k8s.io/metrics types: same JSON value, field for field.
+func TestListEncodingMatchesTypes(t *testing.T) {
+	ts := time.Date(2026, 3, 4, 5, 6, 7, 890, time.FixedZone("x", 3600))
+	window := int64(90)
+	items := []item{
+		{name: "http_requests", labels: map[string]string{"b": "2", "a": "<1>", "z": "é\"\\"}, ts: ts, window: &window, value: 1.5},
+		{name: "x", labels: map[string]string{}, ts: ts, value: -0.001},
+		{name: "datadogmetric@ns:name", nullLabel: true, ts: ts, value: 1e12},
+		{name: "n", labels: map[string]string{"k": "v"}, ts: ts, value: 0.0004},
+		{name: "big", labels: map[string]string{}, ts: ts, value: math.Inf(1)},
+	}
+	e := getEncoder()
+	defer putEncoder(e)
+	e.appendListHead()
+	list := v1beta1.ExternalMetricValueList{TypeMeta: metav1.TypeMeta{Kind: "ExternalMetricValueList", APIVersion: GroupVersion}, Items: []v1beta1.ExternalMetricValue{}}
+	for i, it := range items {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		e.appendItem(it)
+		v := v1beta1.ExternalMetricValue{MetricName: it.name, Timestamp: metav1.NewTime(it.ts), WindowSeconds: it.window, Value: *scenario.Quantity(it.value)}
+		if !it.nullLabel {
+			v.MetricLabels = it.labels
+		}
+		list.Items = append(list.Items, v)
+	}
+	e.appendListTail()
+	want, err := json.Marshal(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotV, wantV any
+	if err := json.Unmarshal(e.buf, &gotV); err != nil {
+		t.Fatalf("hand-written list is not JSON: %v\n%s", err, e.buf)
+	}
+	json.Unmarshal(want, &wantV)
+	if !reflect.DeepEqual(gotV, wantV) {
+		t.Errorf("got  %s\nwant %s", e.buf, want)
+	}
+	// And it decodes into the typed list.
+	var back v1beta1.ExternalMetricValueList
+	if err := json.Unmarshal(e.buf, &back); err != nil || back.Items[0].Value.String() != "1500m" || back.Items[2].MetricLabels != nil {
+		t.Errorf("typed decode: %v %+v", err, back)
+	}
+}
+
+func TestQueryParam(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{"", ""},
+		{"labelSelector=a%3Db", "a=b"},
+		{"x=1&labelSelector=a+in+(b)&labelSelector=second", "a in (b)"},
+		{"label%53elector=x", "x"},
+		{"labelSelector", ""},
+		{"labelSelectorX=1", ""},
+	} {
+		got, err := queryParam(tc.raw, "labelSelector")
+		if err != nil || got != tc.want {
+			t.Errorf("%q: %q, %v; want %q", tc.raw, got, err, tc.want)
+		}
+	}
+	if _, err := queryParam("labelSelector=%zz", "labelSelector"); err == nil {
+		t.Error("bad escape accepted")
+	}
+}

@@ -1,0 +1,98 @@
+package flagger
+
+import (
+	"fmt"
+	"maps"
+	"strings"
+	"text/template"
+)
+
+// Model is what a MetricTemplate query is rendered with, as Flagger's
+// MetricTemplateModel: every field is a template function ({{ target }}),
+// and variables returns the metric's templateVariables ({{ variables.key }}).
+type Model struct {
+	Name      string // canary metadata.name
+	Namespace string // canary metadata.namespace
+	Target    string // spec.targetRef.name
+	Service   string // spec.service.name, else spec.targetRef.name
+	Ingress   string // spec.ingressRef.name, else spec.targetRef.name
+	Route     string // spec.routeRef.name, else spec.targetRef.name
+	Interval  string // the metric's interval, "" when unset (renders empty, as in Flagger)
+	Variables map[string]string
+}
+
+// Model builds the template model for one of the canary's metrics, as
+// Flagger's toMetricModel does.
+func (c *Canary) Model(m *Metric) Model {
+	target := c.Spec.TargetRef.Name
+	model := Model{
+		Name:      c.Name,
+		Namespace: c.Namespace,
+		Target:    target,
+		Service:   target,
+		Ingress:   target,
+		Route:     target,
+		Interval:  m.Interval,
+		Variables: maps.Clone(m.TemplateVariables),
+	}
+	if c.Spec.Service.Name != "" {
+		model.Service = c.Spec.Service.Name
+	}
+	if c.Spec.IngressRef != nil {
+		model.Ingress = c.Spec.IngressRef.Name
+	}
+	if c.Spec.RouteRef != nil {
+		model.Route = c.Spec.RouteRef.Name
+	}
+	return model
+}
+
+// Funcs returns one template function per model field.
+func (m Model) Funcs() template.FuncMap {
+	vars := maps.Clone(m.Variables)
+	if vars == nil {
+		vars = map[string]string{}
+	}
+	return template.FuncMap{
+		"name":      func() string { return m.Name },
+		"namespace": func() string { return m.Namespace },
+		"target":    func() string { return m.Target },
+		"service":   func() string { return m.Service },
+		"ingress":   func() string { return m.Ingress },
+		"route":     func() string { return m.Route },
+		"interval":  func() string { return m.Interval },
+		"variables": func() map[string]string { return vars },
+	}
+}
+
+// Render renders a query template with Go text/template, the model's
+// functions, no data and missingkey=error, as Flagger's RenderQuery: an
+// unknown function is a parse error and {{ variables.missing }} an
+// execution error. name names the template in errors.
+func Render(name, query string, m Model) (string, error) {
+	t, err := template.New(name).Option("missingkey=error").Funcs(m.Funcs()).Parse(query)
+	if err != nil {
+		return "", err
+	}
+	b := &limitedBuilder{max: MaxQueryLength}
+	if err := t.Execute(b, nil); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// MaxQueryLength bounds a rendered query (a template that loops or recurses
+// cannot make an unbounded one).
+const MaxQueryLength = 64 << 10
+
+type limitedBuilder struct {
+	strings.Builder
+	max int
+}
+
+func (b *limitedBuilder) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > b.max {
+		return 0, fmt.Errorf("rendered query longer than %d bytes", b.max)
+	}
+	return b.Builder.Write(p)
+}

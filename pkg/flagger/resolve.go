@@ -1,0 +1,176 @@
+package flagger
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+)
+
+// Resolved is a Canary with every metric check resolved to its template,
+// secret and rendered query.
+type Resolved struct {
+	Canary *Canary
+	Checks []Check
+}
+
+// Check is one metric of a canary, ready to run.
+type Check struct {
+	Index    int    // position in spec.analysis.metrics
+	Field    string // e.g. "spec.analysis.metrics[1]"
+	Metric   *Metric
+	Template *MetricTemplate
+	Secret   *Secret // the provider's secretRef, nil when none
+	Query    string  // rendered query
+}
+
+// TemplateRef is the template's "namespace/name".
+func (c *Check) TemplateRef() string { return c.Template.Key() }
+
+// SecretData is a copy of the provider secret's data (nil without a secretRef).
+func (c *Check) SecretData() map[string][]byte {
+	if c.Secret == nil {
+		return nil
+	}
+	out := make(map[string][]byte, len(c.Secret.Data))
+	for k, v := range c.Secret.Data {
+		out[k] = append([]byte(nil), v...)
+	}
+	return out
+}
+
+// Resolve resolves every canary's checks as Flagger does (templateRef.namespace,
+// else the canary's namespace; the secretRef in the template's namespace),
+// validates them and renders their queries. It returns every error found,
+// joined, each located at the canary's file, document and field. Notes about
+// what extmetrics does not run (webhooks) are appended to s.Notes.
+func (s *Set) Resolve() ([]*Resolved, error) {
+	var out []*Resolved
+	var errs []error
+	s.Notes = append([]string(nil), s.parseNotes...) // Resolve may be called again
+	for _, c := range s.Canaries {
+		r, cerrs := s.resolveCanary(c)
+		errs = append(errs, cerrs...)
+		if len(cerrs) == 0 {
+			out = append(out, r)
+		}
+	}
+	if len(errs) > maxErrors {
+		errs = append(errs[:maxErrors:maxErrors], fmt.Errorf("... and %d more errors", len(errs)-maxErrors))
+	}
+	return out, errors.Join(errs...)
+}
+
+func (s *Set) resolveCanary(c *Canary) (*Resolved, []error) {
+	var errs []error
+	fail := func(field string, line int, format string, a ...any) {
+		errs = append(errs, &Error{Source: c.Source, Field: field, Line: line, Msg: fmt.Sprintf(format, a...)})
+	}
+	note := func(field string, line int, format string, a ...any) {
+		s.Notes = append(s.Notes, (&Error{Source: c.Source, Field: field, Line: line, Msg: fmt.Sprintf(format, a...)}).Error())
+	}
+	a := c.Spec.Analysis
+	switch {
+	case c.Spec.SkipAnalysis:
+		fail("spec.skipAnalysis", c.Source.Line, "is true: Flagger promotes this canary without analysis, so there is nothing to check")
+		return nil, errs
+	case a == nil:
+		fail("spec.analysis", c.Source.Line, "required: a canary without analysis has nothing to check")
+		return nil, errs
+	case len(a.Metrics) == 0:
+		fail(c.Spec.AnalysisField+".metrics", a.Line, "no metrics: extmetrics judges a canary by its metric checks (templateRef to a MetricTemplate with provider type %q)", ProviderExternal)
+		return nil, errs
+	}
+	if a.Webhooks > 0 {
+		note(c.Spec.AnalysisField+".webhooks", a.Line, "%d webhook(s) not run: extmetrics runs metric checks only", a.Webhooks)
+	}
+	r := &Resolved{Canary: c}
+	names := map[string]int{}
+	for i := range a.Metrics {
+		m := &a.Metrics[i]
+		field := index(c.Spec.AnalysisField+".metrics", i)
+		if j, dup := names[m.Name]; dup {
+			fail(field+".name", m.Line, "duplicate metric name %q (also %s)", m.Name, index(c.Spec.AnalysisField+".metrics", j))
+			continue
+		}
+		names[m.Name] = i
+		if m.Query != "" {
+			fail(field+".query", m.Line, "inline queries are not supported: reference a MetricTemplate with templateRef (%s)", supportedProviderMs)
+			continue
+		}
+		if m.TemplateRef == nil {
+			if m.Name == BuiltinSuccessRate || m.Name == BuiltinDuration {
+				fail(field, m.Line, "Flagger's builtin check %q (Prometheus) is not supported: reference a MetricTemplate with templateRef (%s)", m.Name, supportedProviderMs)
+			} else {
+				fail(field+".templateRef", m.Line, "required: extmetrics runs metrics that reference a MetricTemplate (%s)", supportedProviderMs)
+			}
+			continue
+		}
+		if m.TemplateRef.Name == "" {
+			fail(field+".templateRef.name", m.Line, "required")
+			continue
+		}
+		if tr := m.ThresholdRange; tr != nil {
+			if tr.Min == nil && tr.Max == nil {
+				fail(field+".thresholdRange", m.Line, "neither min nor max is set: every value would pass")
+				continue
+			}
+			if tr.Min != nil && tr.Max != nil && *tr.Min > *tr.Max {
+				fail(field+".thresholdRange", m.Line, "min %v is greater than max %v: no value can pass", *tr.Min, *tr.Max)
+				continue
+			}
+		} else if !m.HasThreshold {
+			note(field, m.Line, "no thresholdRange and no threshold: as in Flagger the deprecated threshold 0 applies, so any value above 0 fails")
+		}
+		ns := c.Namespace
+		if m.TemplateRef.Namespace != "" {
+			ns = m.TemplateRef.Namespace
+		}
+		t := s.Template(ns, m.TemplateRef.Name)
+		if t == nil {
+			hint := ""
+			if others := s.templateNamespaces(m.TemplateRef.Name); len(others) > 0 {
+				hint = fmt.Sprintf(" (there is one in namespace %q: set templateRef.namespace)", others[0])
+			}
+			fail(field+".templateRef", m.Line, "MetricTemplate %q not found in namespace %q%s", m.TemplateRef.Name, ns, hint)
+			continue
+		}
+		where := fmt.Sprintf("MetricTemplate %s (%s)", t.Key(), t.Source)
+		if t.Spec.Provider.Type != ProviderExternal {
+			typ := t.Spec.Provider.Type
+			if typ == "" {
+				typ = "prometheus" // Flagger's default
+			}
+			fail(field+".templateRef", m.Line, "%s: spec.provider.type %q is not supported: %s", where, typ, supportedProviderMs)
+			continue
+		}
+		if strings.TrimSpace(t.Spec.Query) == "" {
+			fail(field+".templateRef", m.Line, "%s: spec.query is empty", where)
+			continue
+		}
+		check := Check{Index: i, Field: field, Metric: m, Template: t}
+		if ref := t.Spec.Provider.SecretRef; ref != nil {
+			sec := s.Secret(t.Namespace, ref.Name)
+			if sec == nil {
+				fail(field+".templateRef", m.Line, "%s: spec.provider.secretRef: Secret %q not found in namespace %q (the template's namespace)", where, ref.Name, t.Namespace)
+				continue
+			}
+			check.Secret = sec
+		}
+		model := c.Model(m)
+		q, err := Render(t.Key(), t.Spec.Query, model)
+		if err != nil {
+			fail(field+".templateRef", m.Line, "%s: spec.query: %v", where, err)
+			continue
+		}
+		if m.Interval == "" && strings.Contains(t.Spec.Query, "interval") {
+			note(field+".interval", m.Line, "not set: {{ interval }} renders empty, as in Flagger")
+		}
+		check.Query = strings.TrimSpace(q)
+		r.Checks = append(r.Checks, check)
+	}
+	return r, errs
+}
+
+// Variables returns a copy of a metric's templateVariables.
+func (m *Metric) Variables() map[string]string { return maps.Clone(m.TemplateVariables) }

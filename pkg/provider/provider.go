@@ -1,0 +1,503 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
+	"k8s.io/utils/clock"
+
+	"github.com/extmetrics/extmetrics/pkg/query"
+	"github.com/extmetrics/extmetrics/pkg/version"
+)
+
+// GroupVersion is the API the provider talks to.
+const GroupVersion = "external.metrics.k8s.io/v1beta1"
+
+// DefaultTimeout bounds one query, retries included, unless Options.Timeout is set.
+const DefaultTimeout = 5 * time.Second
+
+// Limits on response bodies read into memory.
+const (
+	maxBodyBytes  = 16 << 20
+	maxErrorBytes = 64 << 10
+)
+
+// Item is one ExternalMetricValue as returned by the server.
+type Item struct {
+	MetricName    string            `json:"metricName"`
+	Labels        map[string]string `json:"labels,omitempty"`
+	Timestamp     time.Time         `json:"timestamp"`
+	WindowSeconds *int64            `json:"windowSeconds,omitempty"`
+	Value         float64           `json:"value"`
+	Quantity      string            `json:"quantity"` // the value as the server sent it, e.g. "1500m"
+}
+
+// Result is the outcome of one query.
+type Result struct {
+	Query     string        `json:"query"`     // canonical form of the query that ran
+	Value     float64       `json:"value"`     // after aggregation
+	Aggregate string        `json:"aggregate"` // first|sum|avg|min|max|count
+	Matched   int           `json:"matched"`   // number of items the server returned
+	Items     []Item        `json:"items"`
+	Latency   time.Duration `json:"latency"`
+	Retries   int           `json:"retries,omitempty"` // retried requests (429, 503, reset, ...)
+}
+
+// Spec is a Flagger-style provider spec with its secret's data resolved.
+type Spec struct {
+	Address            string // empty: the base config's server (aggregation layer)
+	InsecureSkipVerify bool
+	SecretData         map[string][]byte // keys: token, ca.crt, tls.crt, tls.key
+}
+
+// Options tune a provider; zero values mean defaults.
+type Options struct {
+	Timeout    time.Duration // per query, retries included; default 5s
+	MaxRetries int           // default 3; negative disables retries
+	TokenFile  string        // re-read on every request (rotated tokens); loses to SecretData["token"]
+	CAFile     string
+	ClientCert string
+	ClientKey  string
+	Metrics    *Metrics // optional collectors, registered by the caller
+
+	// RetryBackoff is the first retry's backoff (doubling, capped at 2s,
+	// with jitter); default 100ms. Retry-After from the server wins.
+	RetryBackoff time.Duration
+	// Clock judges item age for maxAge; default the real clock.
+	Clock clock.PassiveClock
+}
+
+// Provider queries one External Metrics API server. It is safe for
+// concurrent use.
+type Provider struct {
+	entry     *transportEntry
+	retry     retryTransport
+	client    http.Client
+	server    string   // base URL without trailing slash
+	userAgent []string // User-Agent header value
+	timeout   time.Duration
+	metrics   *Metrics
+	clock     clock.PassiveClock
+	info      ConnInfo
+	static    []string // static tokens, for redaction only
+}
+
+var userAgent = sync.OnceValue(func() string {
+	return "extmetrics/" + version.Get().Version
+})
+
+// New builds a provider from a base rest.Config (may be nil when spec.Address
+// is set), a spec and options. Providers built for the same address and
+// credentials share one transport (and so its connections).
+//
+// Precedence: Spec.SecretData beats Options files, which beat the base
+// config. A secret token (or Options.TokenFile) replaces all of the base
+// config's credentials (token, token file, basic auth, exec and auth-provider
+// plugins); a client certificate from the secret or files replaces the base
+// one. A CA from the secret or Options.CAFile is used for verification even
+// when InsecureSkipVerify is set; InsecureSkipVerify without one drops the
+// CA inherited from the base config (client-go refuses CA + insecure).
+func New(base *rest.Config, spec Spec, opts Options) (*Provider, error) {
+	b, err := resolve(base, spec, opts)
+	if err != nil {
+		return nil, fmt.Errorf("provider: %w", err)
+	}
+	p := &Provider{
+		entry:     b.entry,
+		server:    b.server,
+		userAgent: b.userAgent,
+		timeout:   opts.Timeout,
+		metrics:   opts.Metrics,
+		clock:     opts.Clock,
+		info:      b.info,
+		static:    b.static,
+	}
+	if p.timeout <= 0 {
+		p.timeout = DefaultTimeout
+	}
+	if p.clock == nil {
+		p.clock = clock.RealClock{}
+	}
+	retries := opts.MaxRetries
+	switch {
+	case retries == 0:
+		retries = defaultMaxRetries
+	case retries < 0:
+		retries = 0
+	}
+	backoff := opts.RetryBackoff
+	if backoff <= 0 {
+		backoff = defaultRetryBackoff
+	}
+	p.retry = retryTransport{next: b.entry.rt, maxRetries: retries, backoff: backoff, metrics: opts.Metrics, now: time.Now}
+	p.client = http.Client{
+		Transport: &p.retry,
+		// Never follow redirects: the auth round-trippers would send the
+		// token to wherever the server points.
+		CheckRedirect: noRedirects,
+	}
+	return p, nil
+}
+
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// built is what New derives from (base, spec, options) apart from the
+// per-provider knobs; it is cached (see resolve) so that Flagger's
+// provider-per-check pattern costs a map lookup.
+type built struct {
+	entry     *transportEntry
+	server    string
+	userAgent []string
+	info      ConnInfo
+	static    []string // static secrets, for redaction
+}
+
+func build(base *rest.Config, spec Spec, opts Options) (*built, error) {
+	r, err := buildConfig(base, spec, opts)
+	if err != nil {
+		return nil, err
+	}
+	// We set User-Agent on each request ourselves, which spares client-go's
+	// user-agent round-tripper a request clone.
+	ua := r.cfg.UserAgent
+	if ua == "" || ua == rest.DefaultKubernetesUserAgent() {
+		ua = userAgent()
+	}
+	r.cfg.UserAgent = ""
+	entry, err := sharedPool.get(r)
+	if err != nil {
+		return nil, err
+	}
+	b := &built{entry: entry, server: r.info.Server, userAgent: []string{ua}, info: r.info}
+	for _, t := range []string{r.cfg.BearerToken, r.cfg.Password} {
+		if t != "" {
+			b.static = append(b.static, t)
+		}
+	}
+	return b, nil
+}
+
+// Info says which server, identity and TLS settings the provider uses.
+func (p *Provider) Info() ConnInfo { return p.info }
+
+// Server is the base URL the provider talks to.
+func (p *Provider) Server() string { return p.server }
+
+// Timeout is the per-call budget, retries included.
+func (p *Provider) Timeout() time.Duration { return p.timeout }
+
+func (p *Provider) redactor() redactor {
+	return redactor{secrets: p.secrets}
+}
+
+func (p *Provider) secrets() []string {
+	if p.entry.tokenFile == nil {
+		return p.static
+	}
+	if t := p.entry.tokenFile.cached(); t != "" {
+		return append(append([]string(nil), p.static...), t)
+	}
+	return p.static
+}
+
+// Query runs one query in the extmetrics grammar:
+// [<namespace>/]<metricName>[?labelSelector=<selector>][&aggregate=<agg>][&maxAge=<duration>].
+//
+// On success the result holds every item and the aggregated value (first,
+// the default and Flagger's behaviour, or sum/avg/min/max/count); Matched
+// tells how many items the server returned, so callers can warn when a
+// "first" query matched several. On error the result is nil and the error
+// wraps one sentinel. An empty list is ErrNoValuesFound (also for count).
+//
+// maxAge fails closed: if any item is older than maxAge the whole query is
+// ErrStale (a partial answer would silently change sums, averages and which
+// item is "first"); the message names the ages. Items stamped in the future
+// (clock skew) count as fresh.
+func (p *Provider) Query(ctx context.Context, text string) (*Result, error) {
+	start := time.Now()
+	res, err := p.runQuery(ctx, text, start)
+	outcome := "ok"
+	if err != nil {
+		outcome = ErrorKind(err)
+	}
+	p.metrics.query(outcome, time.Since(start))
+	return res, err
+}
+
+func (p *Provider) runQuery(ctx context.Context, text string, start time.Time) (*Result, error) {
+	pq, err := parseQuery(text)
+	if err != nil {
+		msg := err.Error()
+		var qe *query.Error
+		if errors.As(err, &qe) {
+			msg = qe.Part + ": " + qe.Msg
+		}
+		return nil, &Error{Kind: ErrInvalidQuery, Op: "query", Query: snippet([]byte(strings.TrimSpace(text)), 200), Message: msg, Err: err}
+	}
+	q, canonical, u := pq.q, pq.canonical, p.server+pq.path
+
+	st := &attemptStats{}
+	body, e := p.get(ctx, "query", canonical, u, st)
+	if e != nil {
+		return nil, e
+	}
+	defer putBuffer(body)
+	fail := func(kind error, msg string, cause error) (*Result, error) {
+		return nil, &Error{Kind: kind, Op: "query", Query: canonical, StatusCode: http.StatusOK, Retries: st.retries, Message: msg, Err: cause}
+	}
+
+	var list v1beta1.ExternalMetricValueList
+	if err := json.Unmarshal(body.Bytes(), &list); err != nil {
+		what := "malformed"
+		if strings.Contains(err.Error(), "unexpected end of JSON input") {
+			what = "truncated or malformed"
+		}
+		return fail(ErrUnavailable, fmt.Sprintf("%s response body: %v (body starts %q)", what, err, p.redactor().redact(snippet(body.Bytes(), 80))), err)
+	}
+	if list.Kind != "" && list.Kind != "ExternalMetricValueList" {
+		return fail(ErrUnavailable, fmt.Sprintf("unexpected response kind %q, want ExternalMetricValueList", snippet([]byte(list.Kind), 60)), nil)
+	}
+	if len(list.Items) == 0 {
+		where := fmt.Sprintf("metric %q in namespace %q", q.Metric, q.Namespace)
+		if q.Selector != "" {
+			where += fmt.Sprintf(" with labelSelector %q", q.Selector)
+		}
+		return fail(ErrNoValuesFound, "the server returned no items for "+where, nil)
+	}
+
+	items := make([]Item, len(list.Items))
+	for i := range list.Items {
+		in := &list.Items[i]
+		v := in.Value.AsApproximateFloat64()
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fail(ErrUnavailable, fmt.Sprintf("item %d has a value out of range: %s", i, in.Value.String()), nil)
+		}
+		items[i] = Item{
+			MetricName:    in.MetricName,
+			Labels:        in.MetricLabels,
+			Timestamp:     in.Timestamp.Time,
+			WindowSeconds: in.WindowSeconds,
+			Value:         v,
+			Quantity:      in.Value.String(),
+		}
+	}
+	if q.MaxAge > 0 {
+		if msg := staleness(items, q.MaxAge, p.clock.Now()); msg != "" {
+			return fail(ErrStale, msg, nil)
+		}
+	}
+	agg := q.Aggregate
+	if agg == "" {
+		agg = query.First
+	}
+	value, err := aggregate(agg, items)
+	if err != nil {
+		return fail(ErrInvalidQuery, err.Error(), nil)
+	}
+	return &Result{
+		Query:     canonical,
+		Value:     value,
+		Aggregate: agg,
+		Matched:   len(items),
+		Items:     items,
+		Latency:   time.Since(start),
+		Retries:   st.retries,
+	}, nil
+}
+
+// parsedQuery is a parsed query with its canonical form and request path.
+type parsedQuery struct {
+	q         query.Query
+	canonical string
+	path      string // /apis/external.metrics.k8s.io/v1beta1/namespaces/<ns>/<metric>[?labelSelector=...]
+}
+
+// queryCache remembers parsed queries: a canary asks the same few queries
+// every check, and parsing (label selectors included) costs more than the
+// lookup. Bounded; cleared when full.
+var queryCache = struct {
+	sync.RWMutex
+	m map[string]*parsedQuery
+}{m: make(map[string]*parsedQuery)}
+
+const queryCacheSize = 1024
+
+func parseQuery(text string) (*parsedQuery, error) {
+	queryCache.RLock()
+	pq, ok := queryCache.m[text]
+	queryCache.RUnlock()
+	if ok {
+		return pq, nil
+	}
+	q, err := query.Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	path := "/apis/" + GroupVersion + "/namespaces/" + url.PathEscape(q.Namespace) + "/" + url.PathEscape(q.Metric)
+	if q.Selector != "" {
+		path += "?labelSelector=" + url.QueryEscape(q.Selector)
+	}
+	pq = &parsedQuery{q: q, canonical: q.String(), path: path}
+	queryCache.Lock()
+	if len(queryCache.m) >= queryCacheSize {
+		clear(queryCache.m)
+	}
+	queryCache.m[text] = pq
+	queryCache.Unlock()
+	return pq, nil
+}
+
+// get performs one GET (with retries) within the provider's timeout and
+// returns the 200 body, or an *Error for anything else.
+func (p *Provider) get(ctx context.Context, op, canonical, u string, st *attemptStats) (*bytes.Buffer, *Error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	ctx = withStats(ctx, st)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, &Error{Kind: ErrInvalidQuery, Op: op, Query: canonical, Message: "building request: " + p.redactor().redact(err.Error()), Err: err}
+	}
+	req.Header["Accept"] = acceptJSON
+	req.Header["User-Agent"] = p.userAgent
+	resp, err := p.client.Do(req)
+	if err != nil {
+		kind, msg := transportError(err, p.timeout, p.redactor())
+		if st.gaveUp != "" {
+			msg += "; " + st.gaveUp
+		}
+		return nil, &Error{Kind: kind, Op: op, Query: canonical, Retries: st.retries, Message: msg, Err: unwrapURLError(err)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
+		kind, msg, cause := statusError(resp.StatusCode, resp.Header, b, p.redactor())
+		if st.gaveUp != "" {
+			msg += "; " + st.gaveUp
+		}
+		return nil, &Error{Kind: kind, Op: op, Query: canonical, StatusCode: resp.StatusCode, Retries: st.retries, Message: msg, Err: cause}
+	}
+	buf := getBuffer()
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBodyBytes+1))
+	if err == nil && n > maxBodyBytes {
+		err = fmt.Errorf("body larger than %d bytes", maxBodyBytes)
+	}
+	if err != nil {
+		putBuffer(buf)
+		kind, msg := ErrUnavailable, "reading response body (truncated?): "+p.redactor().redact(rootMessage(err))
+		if errors.Is(err, context.DeadlineExceeded) {
+			msg = fmt.Sprintf("timed out after %s reading the response body", p.timeout)
+		}
+		return nil, &Error{Kind: kind, Op: op, Query: canonical, StatusCode: resp.StatusCode, Retries: st.retries, Message: msg, Err: err}
+	}
+	return buf, nil
+}
+
+// unwrapURLError keeps the cause of a *url.Error (the URL is not secret, but
+// it is noise next to the query).
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+var acceptJSON = []string{"application/json"}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuffer() *bytes.Buffer {
+	b := bufPool.Get().(*bytes.Buffer)
+	b.Reset()
+	return b
+}
+
+func putBuffer(b *bytes.Buffer) {
+	if b != nil && b.Cap() <= 1<<20 {
+		bufPool.Put(b)
+	}
+}
+
+// staleness returns why items fail maxAge, or "".
+func staleness(items []Item, maxAge time.Duration, now time.Time) string {
+	stale, undated := 0, 0
+	var newest, oldest time.Duration = -1, -1
+	for _, it := range items {
+		if it.Timestamp.IsZero() {
+			undated++
+			continue
+		}
+		age := now.Sub(it.Timestamp)
+		if age < 0 {
+			age = 0
+		}
+		if newest < 0 || age < newest {
+			newest = age
+		}
+		if age > oldest {
+			oldest = age
+		}
+		if age > maxAge {
+			stale++
+		}
+	}
+	switch {
+	case stale == 0 && undated == 0:
+		return ""
+	case stale+undated == len(items) && newest >= 0:
+		return fmt.Sprintf("newest item is %s old, maxAge %s", fmtAge(newest), maxAge)
+	case stale+undated == len(items):
+		return fmt.Sprintf("no item has a timestamp, maxAge %s", maxAge)
+	case undated > 0 && stale == 0:
+		return fmt.Sprintf("%d of %d items have no timestamp, maxAge %s; refusing a partial answer", undated, len(items), maxAge)
+	default:
+		return fmt.Sprintf("%d of %d items are older than maxAge %s (oldest is %s old); refusing a partial answer", stale+undated, len(items), maxAge, fmtAge(oldest))
+	}
+}
+
+func fmtAge(d time.Duration) string {
+	if d >= time.Second {
+		return d.Round(time.Second).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// aggregate reduces items (never empty) with one of the query aggregations.
+func aggregate(agg string, items []Item) (float64, error) {
+	switch agg {
+	case query.First, "":
+		return items[0].Value, nil
+	case query.Count:
+		return float64(len(items)), nil
+	case query.Sum, query.Avg:
+		s := 0.0
+		for _, it := range items {
+			s += it.Value
+		}
+		if agg == query.Avg {
+			s /= float64(len(items))
+		}
+		return s, nil
+	case query.Min, query.Max:
+		v := items[0].Value
+		for _, it := range items[1:] {
+			if (agg == query.Min && it.Value < v) || (agg == query.Max && it.Value > v) {
+				v = it.Value
+			}
+		}
+		return v, nil
+	}
+	return 0, fmt.Errorf("unknown aggregate %q (allowed: first, sum, avg, min, max, count)", agg)
+}

@@ -1,0 +1,24 @@
+// Package report turns the result of a canary analysis (analysis.Report) and
+// its live events (analysis.Event) into things people and CI systems read.
+//
+//   - WriteJSON: the report as indented JSON that decodes back into
+//     analysis.Report, with readable copies of durations ("intervalText",
+//     "duration", "latencyText") and ranges alongside.
+//   - WriteJUnit: JUnit XML, one <testsuite> per canary and one <testcase> per
+//     metric check ("<metric> step <n>", classname "<namespace>.<canary>"),
+//     failed checks as <failure> with their error kind and message, plus a
+//     "verdict" test case so that a failed or aborted analysis is never green.
+//   - WriteHTML: one self-contained page (inline CSS and SVG, no script, no
+//     external asset) with a verdict banner and summary per canary, an SVG
+//     chart per metric (values per step, the threshold band, failed checks
+//     and checks without a value marked, a tooltip on each point), the
+//     rendered queries and a table of every check. All text is escaped by
+//     html/template.
+//   - WriteSummary: the end-of-run table (text/tabwriter).
+//   - NewProgress: an analysis.Observer for live progress, redrawn in place on
+//     a terminal (IsTerminal) or written as one log line per event otherwise.
+//
+// The package only formats: it never decides a verdict. Whatever the engine
+// reports as failed, errored or aborted is shown as such, and a verdict other
+// than Succeeded is never rendered as a success.
+package report

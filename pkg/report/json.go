@@ -1,0 +1,102 @@
+package report
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/extmetrics/extmetrics/pkg/analysis"
+)
+
+// The JSON form is analysis.Report exactly as its struct tags define it, plus
+// a few read-only fields for people ("intervalText", "duration",
+// "latencyText"). Decoding the output into analysis.Report ignores those
+// extras, so the document round-trips.
+
+type jsonReport struct {
+	analysis.Report
+	Duration string       `json:"duration"`
+	Canaries []jsonCanary `json:"canaries"` // shadows Report.Canaries
+}
+
+type jsonCanary struct {
+	analysis.CanaryResult
+	IntervalText string       `json:"intervalText"`
+	Duration     string       `json:"duration"`
+	Metrics      []jsonMetric `json:"metrics"` // shadows CanaryResult.Metrics
+}
+
+type jsonMetric struct {
+	analysis.MetricResult
+	Range  string      `json:"range"`
+	Checks []jsonCheck `json:"checks"` // shadows MetricResult.Checks
+}
+
+type jsonCheck struct {
+	analysis.Check
+	LatencyText string `json:"latencyText"`
+}
+
+// WriteJSON writes r as indented JSON (two spaces, fields in a fixed order,
+// empty lists as [] rather than null). Durations appear both as the
+// nanosecond integers analysis.Report decodes and as readable text. Values
+// JSON cannot carry (NaN, ±Inf) are an error naming the check.
+func WriteJSON(w io.Writer, r *analysis.Report) error {
+	if r == nil {
+		return errors.New("report: nil report")
+	}
+	out := jsonReport{
+		Report:   *r,
+		Duration: fmtDuration(span(r.Started, r.Finished)),
+		Canaries: make([]jsonCanary, 0, len(r.Canaries)),
+	}
+	for ci := range r.Canaries {
+		c := &r.Canaries[ci]
+		jc := jsonCanary{
+			CanaryResult: *c,
+			IntervalText: fmtDuration(c.Interval),
+			Duration:     fmtDuration(span(c.Started, c.Finished)),
+			Metrics:      make([]jsonMetric, 0, len(c.Metrics)),
+		}
+		for mi := range c.Metrics {
+			m := &c.Metrics[mi]
+			if err := finite(m.Min, m.Max); err != nil {
+				return fmt.Errorf("report: canary %s metric %q: range %w", canaryID(c), m.Name, err)
+			}
+			jm := jsonMetric{
+				MetricResult: *m,
+				Range:        rangeText(m.Min, m.Max),
+				Checks:       make([]jsonCheck, 0, len(m.Checks)),
+			}
+			for _, ch := range m.Checks {
+				if math.IsNaN(ch.Value) || math.IsInf(ch.Value, 0) {
+					return fmt.Errorf("report: canary %s metric %q step %d: value %s cannot be written as JSON",
+						canaryID(c), m.Name, ch.Step, fmtValue(ch.Value))
+				}
+				if err := finite(ch.Min, ch.Max); err != nil {
+					return fmt.Errorf("report: canary %s metric %q step %d: range %w", canaryID(c), m.Name, ch.Step, err)
+				}
+				jm.Checks = append(jm.Checks, jsonCheck{Check: ch, LatencyText: fmtDuration(ch.Latency)})
+			}
+			jc.Metrics = append(jc.Metrics, jm)
+		}
+		out.Canaries = append(out.Canaries, jc)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return fmt.Errorf("report: writing JSON: %w", err)
+	}
+	return nil
+}
+
+func finite(ps ...*float64) error {
+	for _, p := range ps {
+		if p != nil && (math.IsNaN(*p) || math.IsInf(*p, 0)) {
+			return fmt.Errorf("bound %s cannot be written as JSON", fmtValue(*p))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+package report
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/extmetrics/extmetrics/pkg/analysis"
+)
+
+// WriteSummary writes the end-of-run table, one row per metric, the canary
+// columns filled on its first row only:
+//
+//	CANARY         VERDICT    STEPS  WEIGHT  FAILED  METRIC         LAST       RANGE   REASON
+//	demo/podinfo   Succeeded  5/5    50%     1/2     error-rate     ✓ 0.22     [0, 1]  all 5 steps passed
+//	                                                 latency        ✓ 248      ≤ 500
+//	shop/checkout  Failed     2/5    30%     2/2     dd-error-rate  ✗ no-data  ≤ 0.05  failed checks (2) reached the threshold (2)
+//	                                                 throughput     ✓ 31       ≥ 10
+//
+// STEPS is steps passed / steps needed, FAILED is failed checks / threshold,
+// LAST the latest check of the metric (its value, the violated bound, or the
+// error kind).
+// A canary without metrics still gets its row. Text is stripped of control
+// characters.
+func WriteSummary(w io.Writer, r *analysis.Report) error {
+	if r == nil {
+		return errors.New("report: nil report")
+	}
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
+	row := func(cols ...string) {
+		for i, c := range cols {
+			cols[i] = strings.ReplaceAll(clean(c), "\t", " ")
+		}
+		fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	}
+	row("CANARY", "VERDICT", "STEPS", "WEIGHT", "FAILED", "METRIC", "LAST", "RANGE", "REASON")
+	for ci := range r.Canaries {
+		c := &r.Canaries[ci]
+		weight := "-"
+		if c.Strategy != "iterations" {
+			weight = strconv.Itoa(c.Weight) + "%"
+		}
+		head := []string{
+			canaryID(c),
+			verdictText(c.Verdict),
+			strconv.Itoa(c.Steps) + "/" + strconv.Itoa(c.TotalSteps),
+			weight,
+			strconv.Itoa(c.FailedChecks) + "/" + strconv.Itoa(c.Threshold),
+		}
+		if len(c.Metrics) == 0 {
+			row(append(head, "-", "-", "-", c.Reason)...)
+			continue
+		}
+		for mi := range c.Metrics {
+			m := &c.Metrics[mi]
+			last, rng := "-", rangeText(m.Min, m.Max)
+			if lc := lastCheck(m); lc != nil {
+				min, max := checkBounds(lc, m)
+				rng = rangeText(min, max)
+				mark := "✓ "
+				if !lc.Passed {
+					mark = "✗ "
+				}
+				last = mark + lastValueText(lc, min, max)
+			}
+			reason := ""
+			if mi == 0 {
+				reason = c.Reason
+			} else {
+				head = []string{"", "", "", "", ""}
+			}
+			row(append(head, m.Name, last, rng, reason)...)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("report: writing summary: %w", err)
+	}
+	// Rows whose last cells are empty would end in padding: trim it.
+	var out strings.Builder
+	for _, line := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+		out.WriteString(strings.TrimRight(line, " "))
+		out.WriteByte('\n')
+	}
+	if _, err := io.WriteString(w, out.String()); err != nil {
+		return fmt.Errorf("report: writing summary: %w", err)
+	}
+	return nil
+}
+
+// lastValueText is the value (with the violated bound on a failure) or the
+// error kind; the range has its own column.
+func lastValueText(c *analysis.Check, min, max *float64) string {
+	if !c.HasValue || c.Passed {
+		s := outcomeText(c, nil, nil)
+		return strings.TrimSuffix(s, " any")
+	}
+	return outcomeText(c, min, max)
+}

@@ -1,0 +1,285 @@
+package scenario
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// APIVersion and KindScenario are the optional apiVersion and kind of a scenario file.
+const (
+	APIVersion   = "extmetrics.dev/v1alpha1"
+	KindScenario = "Scenario"
+)
+
+// DefaultNamespace is the namespace of a metric that names none.
+const DefaultNamespace = "default"
+
+// MaxTimestampOffset bounds the magnitude of a series' timestamp offset.
+const MaxTimestampOffset = 365 * 24 * time.Hour
+
+// MaxFileSize bounds the scenario files LoadFile reads.
+const MaxFileSize = 16 << 20
+
+// Scenario is a parsed scenario file: series and faults.
+type Scenario struct {
+	Source  string           // file name given to Parse ("" for a scenario built in code)
+	Metrics []Metric         // in file order
+	Faults  map[string]Fault // by metric name as written; "" is the global fault
+}
+
+// Metric is one series: a metric name in a namespace with a label set, and
+// the generator of its value.
+type Metric struct {
+	Name            string
+	Namespace       string            // "" means DefaultNamespace
+	Labels          map[string]string // nil or empty: no labels
+	WindowSeconds   *int64            // optional window of the ExternalMetricValue
+	TimestampOffset time.Duration     // added to the clock's time; negative serves stale data
+	Generator       Generator
+	Line            int // line in Source (0 when built in code)
+}
+
+// FieldError is one problem in a scenario: where it is and what is wrong.
+type FieldError struct {
+	File string // as given to Parse
+	Line int    // 1-based; 0 when unknown
+	Path string // field path such as metrics[2].value.steps[0].after
+	Msg  string
+}
+
+// Error formats the error as file:line: path: message.
+func (e *FieldError) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		b.WriteByte(':')
+	}
+	if e.Line > 0 {
+		fmt.Fprintf(&b, "%d:", e.Line)
+	}
+	if b.Len() > 0 {
+		b.WriteByte(' ')
+	}
+	if e.Path != "" {
+		b.WriteString(e.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// ErrorList is every problem found in a scenario, in file order. Parse and
+// Validate return it (as error) when it is not empty.
+type ErrorList []*FieldError
+
+// maxErrors bounds the problems reported for one file.
+const maxErrors = 20
+
+// Error puts one problem per line.
+func (l ErrorList) Error() string {
+	s := make([]string, len(l))
+	for i, e := range l {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// LoadFile reads and parses a scenario file; errors name the file as given.
+func LoadFile(path string) (*Scenario, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s: file too large (at most %d bytes)", path, MaxFileSize)
+	}
+	return Parse(path, data)
+}
+
+// ValidateMetricName checks a metric name: 1 to 253 characters among ASCII
+// letters, digits and _ . : @ -, and not "." or "..". That admits Prometheus
+// names (http_requests_total), Datadog names (nginx.net.request_per_s,
+// datadogmetric@default:checkout-error-rate) and KEDA's
+// (s0-prometheus-http_requests_total), and keeps names safe in a URL path.
+func ValidateMetricName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("metric name must not be empty")
+	case len(name) > 253:
+		return fmt.Errorf("metric name longer than 253 characters")
+	case name == "." || name == "..":
+		return fmt.Errorf("metric name %q is not allowed", name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("_.:@-", c) >= 0) {
+			return fmt.Errorf("invalid metric name %q: character %q not allowed (allowed: letters, digits, _ . : @ -)", truncateForError(name), c)
+		}
+	}
+	return nil
+}
+
+// ValidateNamespace checks that ns is a DNS-1123 label, as Kubernetes namespaces are.
+func ValidateNamespace(ns string) error {
+	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		return fmt.Errorf("invalid namespace %q: %s", truncateForError(ns), strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// ValidateLabels checks label keys (qualified names) and values as Kubernetes does.
+func ValidateLabels(lbls map[string]string) error {
+	keys := sortedKeys(lbls)
+	for _, k := range keys {
+		if err := validateLabel(k, lbls[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateLabel(k, v string) error {
+	if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+		return fmt.Errorf("invalid label key %q: %s", truncateForError(k), strings.Join(errs, "; "))
+	}
+	if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+		return fmt.Errorf("invalid value %q for label %q: %s", truncateForError(v), k, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// seriesKey identifies a series: namespace, lowercased name and labels.
+func seriesKey(ns, name string, lbls map[string]string) string {
+	var b strings.Builder
+	b.WriteString(ns)
+	b.WriteByte(0)
+	b.WriteString(strings.ToLower(name))
+	for _, k := range sortedKeys(lbls) {
+		b.WriteByte(0)
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(lbls[k])
+	}
+	return b.String()
+}
+
+// Validate checks a scenario built in code the way Parse checks a file:
+// names, namespaces, labels, generators, faults and duplicate series.
+// Store.Load does not validate.
+func (sc *Scenario) Validate() error {
+	var errs ErrorList
+	add := func(line int, path, format string, args ...any) {
+		errs = append(errs, &FieldError{File: sc.Source, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	seen := map[string]int{}
+	for i, m := range sc.Metrics {
+		p := fmt.Sprintf("metrics[%d]", i)
+		if err := ValidateMetricName(m.Name); err != nil {
+			add(m.Line, p+".name", "%v", err)
+		}
+		ns := m.Namespace
+		if ns == "" {
+			ns = DefaultNamespace
+		}
+		if err := ValidateNamespace(ns); err != nil {
+			add(m.Line, p+".namespace", "%v", err)
+		}
+		if err := ValidateLabels(m.Labels); err != nil {
+			add(m.Line, p+".labels", "%v", err)
+		}
+		if m.WindowSeconds != nil && *m.WindowSeconds <= 0 {
+			add(m.Line, p+".windowSeconds", "must be positive, got %d", *m.WindowSeconds)
+		}
+		if m.TimestampOffset > MaxTimestampOffset || m.TimestampOffset < -MaxTimestampOffset {
+			add(m.Line, p+".timestampOffset", "at most %s either way, got %s", MaxTimestampOffset, m.TimestampOffset)
+		}
+		if f, msg := checkGenerator(m.Generator); msg != "" {
+			gp := p + ".value"
+			if m.Generator != nil {
+				gp += "." + m.Generator.Kind()
+			}
+			add(m.Line, joinPath(gp, f), "%s", msg)
+		}
+		k := seriesKey(ns, m.Name, m.Labels)
+		if j, dup := seen[k]; dup {
+			add(m.Line, p, "duplicate series: same namespace, name and labels as metrics[%d]", j)
+		} else {
+			seen[k] = i
+		}
+	}
+	faultNames := map[string]string{}
+	for _, name := range sortedFaultNames(sc.Faults) {
+		p := "faults[" + name + "]"
+		if name == "" {
+			p = "faults[*]"
+		}
+		if name == "*" {
+			p = "faults[*]"
+		}
+		if name != "" && name != "*" {
+			if err := ValidateMetricName(name); err != nil {
+				add(0, p+".metric", "%v", err)
+			}
+			if prev, dup := faultNames[strings.ToLower(name)]; dup {
+				add(0, p+".metric", "duplicate fault: %q and %q are the same metric", prev, name)
+			}
+			faultNames[strings.ToLower(name)] = name
+		}
+		if key, msg := sc.Faults[name].check(); key != "" {
+			add(0, p+"."+key, "%s", msg)
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func sortedFaultNames(m map[string]Fault) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// joinPath joins a path and a sub-field ("[0].after" or "over").
+func joinPath(p, f string) string {
+	switch {
+	case f == "":
+		return p
+	case p == "":
+		return f
+	case f[0] == '[':
+		return p + f
+	}
+	return p + "." + f
+}
