@@ -49,7 +49,10 @@ type target struct {
 func servers(t *testing.T) (cma, dev target, cmaSrv *cmatest.Server, devSrv *devserver.Server) {
 	t.Helper()
 	cmaSrv = cmatest.Start(t)
+	began := time.Now()
 	devSrv = devservertest.New(t, devserver.Config{Profile: devserver.ProfileCMA})
+	t.Logf("ready in: custom-metrics-apiserver %s (certificates, options, generic apiserver, /readyz), devserver %s",
+		cmaSrv.StartupTime().Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 	for _, f := range fixtures {
 		cmaSrv.SetSeries(f.ns, f.metric, f.labels, resource.MustParse(f.value))
 		if err := devSrv.SetSeries(f.ns, f.metric, f.labels, f.value); err != nil {
@@ -88,6 +91,11 @@ const (
 
 func (tg target) do(t *testing.T, method, path string, auth authMode) answer {
 	t.Helper()
+	return tg.doAccept(t, method, path, auth, "application/json")
+}
+
+func (tg target) doAccept(t *testing.T, method, path string, auth authMode, accept string) answer {
+	t.Helper()
 	req, err := http.NewRequest(method, tg.url+path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +106,7 @@ func (tg target) do(t *testing.T, method, path string, auth authMode) answer {
 	case wrongToken:
 		req.Header.Set("Authorization", "Bearer not-the-token")
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", accept)
 	resp, err := tg.client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s %s: %v", tg.name, method, path, err)

@@ -7,13 +7,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
+
+	"github.com/extmetrics/extmetrics/internal/cmatest"
+	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
 )
 
 func kubectlPath(t *testing.T) string {
@@ -85,11 +91,15 @@ func TestKubectlParity(t *testing.T) {
 			}
 			outs[name] = normalizeSpaces(out)
 		}
-		if outs["cma"] != outs["devserver"] {
-			t.Errorf("api-resources differ:\ncma:\n%s\ndevserver:\n%s", outs["cma"], outs["devserver"])
+		if outs["cma"] != "" {
+			t.Errorf("the real server now shows in kubectl api-resources (the library changed: update docs/devserver.md and this test):\n%s", outs["cma"])
 		}
-		if !strings.Contains(outs["cma"], "http_requests external.metrics.k8s.io/v1beta1 true ExternalMetricValueList") {
-			t.Errorf("cma api-resources:\n%s", outs["cma"])
+		if !strings.Contains(outs["devserver"], "http_requests external.metrics.k8s.io/v1beta1 true ExternalMetricValueList") {
+			t.Errorf("devserver api-resources:\n%s", outs["devserver"])
+		}
+		if outs["cma"] != outs["devserver"] {
+			t.Skipf("known difference: kubectl api-resources lists nothing against the real server reached directly "+
+				"(its aggregated discovery document is empty) and lists the metrics against the devserver, as issue 2 asks:\n%s", outs["devserver"])
 		}
 	})
 
@@ -143,4 +153,48 @@ func normalizeSpaces(s string) string {
 		lines[i] = strings.Join(strings.Fields(l), " ")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestClientGoDiscovery runs client-go's discovery client, which prefers
+// aggregated discovery, against both servers.
+func TestClientGoDiscovery(t *testing.T) {
+	_, _, cmaSrv, devSrv := servers(t)
+	for _, c := range []struct {
+		name string
+		cfg  *rest.Config
+	}{
+		{"cma", cmaSrv.RESTConfig(cmatest.Token)},
+		{"devserver", devservertest.RESTConfig(devSrv, devservertest.Token)},
+	} {
+		dc, err := discovery.NewDiscoveryClientForConfig(c.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups, err := dc.ServerGroups()
+		if err != nil {
+			t.Errorf("%s: ServerGroups: %v", c.name, err)
+			continue
+		}
+		var names []string
+		for _, g := range groups.Groups {
+			names = append(names, g.Name)
+		}
+		t.Logf("%s: ServerGroups %q", c.name, names)
+		served := slices.Contains(names, "external.metrics.k8s.io")
+		switch c.name {
+		case "cma":
+			if served {
+				t.Errorf("cma: client-go discovery now finds external.metrics.k8s.io: the library changed, update docs/devserver.md and TestKubectlParity")
+			}
+		default:
+			if !served {
+				t.Errorf("devserver: client-go discovery does not find external.metrics.k8s.io")
+			}
+		}
+		// The legacy per-group-version document works on both.
+		rl, err := dc.ServerResourcesForGroupVersion("external.metrics.k8s.io/v1beta1")
+		if err != nil || len(rl.APIResources) != 2 {
+			t.Errorf("%s: ServerResourcesForGroupVersion = %+v, %v", c.name, rl, err)
+		}
+	}
 }

@@ -249,3 +249,24 @@ func TestDiscoveryClient(t *testing.T) {
 	}
 	_ = context.Background()
 }
+
+// rawSelector makes the clientset send a selector string as is, malformed or not.
+type rawSelector struct {
+	labels.Selector
+	s string
+}
+
+func (r rawSelector) String() string { return r.s }
+
+func TestClientsetBadRequest(t *testing.T) {
+	for _, profile := range devserver.Profiles {
+		s := devservertest.New(t, devserver.Config{Profile: profile, Scenario: testScenario()})
+		c := clientset(t, s, devservertest.Token)
+		for _, bad := range []string{"app in (", "a=b=c", "!", "x notin"} {
+			_, err := c.NamespacedMetrics("default").List("http_requests", rawSelector{labels.Everything(), bad})
+			if !apierrors.IsBadRequest(err) {
+				t.Errorf("%s %q: want BadRequest, got %v", profile, bad, err)
+			}
+		}
+	}
+}

@@ -2,7 +2,6 @@ package devserver_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/extmetrics/extmetrics/pkg/devserver"
-	"github.com/extmetrics/extmetrics/pkg/scenario"
 )
 
 // handlerFor builds a server without a listener, for driving its handler
@@ -122,44 +120,4 @@ func FuzzSelector(f *testing.F) {
 			}
 		}
 	})
-}
-
-// BenchmarkListHandler measures the list endpoint's handler alone (no
-// network): 1 000 series in 100 metrics of 10 label sets each.
-func BenchmarkListHandler(b *testing.B) {
-	sc := &scenario.Scenario{}
-	for m := range 100 {
-		for l := range 10 {
-			sc.Metrics = append(sc.Metrics, scenario.Metric{
-				Name:      fmt.Sprintf("metric_%03d", m),
-				Namespace: "default",
-				Labels:    map[string]string{"app": fmt.Sprintf("app-%d", l), "env": "prod"},
-				Generator: scenario.Constant(1.5 + float64(l)),
-			})
-		}
-	}
-	s, err := devserver.New(devserver.Config{Scenario: sc, Tokens: map[string][]string{"bench-token": {"*"}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := s.Handler()
-	for _, bc := range []struct{ name, query string }{
-		{"one-series", "labelSelector=app%3Dapp-3"},
-		{"ten-series", ""},
-		{"set-selector", "labelSelector=app+in+(app-1,app-2),env!=dev"},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			req := &http.Request{Method: "GET", URL: &url.URL{Path: "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/metric_042", RawQuery: bc.query},
-				Header: http.Header{"Authorization": {"Bearer bench-token"}}}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, req)
-				if rec.Code != 200 {
-					b.Fatalf("%d %s", rec.Code, rec.Body)
-				}
-			}
-		})
-	}
 }

@@ -21,7 +21,7 @@ func (s *Server) Reload() error {
 
 func (s *Server) reloadLocked(trigger string) error {
 	path := s.cfg.ScenarioFile
-	if path == "" || s.cfg.Scenario != nil {
+	if path == "" {
 		return errors.New("no scenario file to reload")
 	}
 	sc, err := scenario.LoadFile(path)

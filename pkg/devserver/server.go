@@ -49,7 +49,7 @@ type Config struct {
 	Addr         string              // default "127.0.0.1:8443"; tests use "127.0.0.1:0"
 	Profile      string              // default ProfilePrometheusAdapter
 	Scenario     *scenario.Scenario  // nil means an empty scenario
-	ScenarioFile string              // when set (and Scenario nil) loaded from here, and watched for reloads
+	ScenarioFile string              // when set (and Scenario nil) loaded from here, and watched for reloads; with Scenario set too, Scenario is taken as its already parsed content
 	Tokens       map[string][]string // bearer token -> allowed namespaces ("*" = all); empty map = no auth
 	AdminToken   string              // when set, the admin API needs exactly this token
 	InsecureHTTP bool                // plain HTTP instead of HTTPS
@@ -260,7 +260,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		<-runCtx.Done()
 		s.shutdown()
 	}()
-	if cfg.ScenarioFile != "" && cfg.Scenario == nil && cfg.ReloadInterval > 0 {
+	if cfg.ScenarioFile != "" && cfg.ReloadInterval > 0 {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

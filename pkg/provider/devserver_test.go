@@ -6,7 +6,6 @@ package provider_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http/httptrace"
 	"os"
@@ -306,5 +305,3 @@ func contains(s []string, v string) bool {
 	}
 	return false
 }
-
-var _ = fmt.Sprint

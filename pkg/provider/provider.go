@@ -362,6 +362,9 @@ func parseQuery(text string) (*parsedQuery, error) {
 // get performs one GET (with retries) within the provider's timeout and
 // returns the 200 body, or an *Error for anything else.
 func (p *Provider) get(ctx context.Context, op, canonical, u string, st *attemptStats) (*bytes.Buffer, *Error) {
+	if p.entry == nil {
+		return nil, &Error{Kind: ErrUnavailable, Op: op, Query: canonical, Message: "provider not built with provider.New"}
+	}
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	ctx = withStats(ctx, st)

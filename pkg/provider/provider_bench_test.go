@@ -9,11 +9,13 @@ package provider_test
 // pool) vs BenchmarkReusedProvider vs BenchmarkNewForConfigPerCheck (a new
 // k8s.io/metrics clientset per check); construction alone:
 // BenchmarkNewProvider vs BenchmarkNewForConfig. (b) BenchmarkReusedProvider
-// vs BenchmarkRawHTTPGet of the same URL on the same server. (c) allocations
+// vs BenchmarkRawHTTPGet of the same URL on the same server (and
+// BenchmarkRawHTTPGetDecode, the same plus JSON decoding). (c) allocations
 // everywhere (b.ReportAllocs).
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"syscall"
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
 	externalmetrics "k8s.io/metrics/pkg/client/external_metrics"
 
 	"github.com/extmetrics/extmetrics/pkg/devserver"
@@ -30,7 +33,7 @@ import (
 
 const benchQuery = "default/requests?labelSelector=app%3Dweb"
 
-func benchServer(b *testing.B) *devserver.Server {
+func benchServer(b testing.TB) *devserver.Server {
 	b.Helper()
 	s := devservertest.New(b, devserver.Config{})
 	if err := s.SetSeries("default", "requests", map[string]string{"app": "web", "pod": "a"}, "1500m"); err != nil {
@@ -83,6 +86,28 @@ func BenchmarkRawHTTPGet(b *testing.B) {
 	}
 	get()
 	run(b, get)
+}
+
+// BenchmarkRawHTTPGetDecode is BenchmarkRawHTTPGet plus json.Unmarshal into
+// v1beta1.ExternalMetricValueList: the floor for any client that returns values.
+func BenchmarkRawHTTPGetDecode(b *testing.B) {
+	s := benchServer(b)
+	c := devservertest.HTTPClient(s)
+	url := s.URL() + "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/requests?labelSelector=app%3Dweb"
+	run(b, func() {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Authorization", "Bearer "+devservertest.Token)
+		resp, err := c.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var list v1beta1.ExternalMetricValueList
+		if err != nil || resp.StatusCode != 200 || json.Unmarshal(body, &list) != nil || len(list.Items) != 1 {
+			b.Fatal(resp.StatusCode, err)
+		}
+	})
 }
 
 func BenchmarkReusedProvider(b *testing.B) {

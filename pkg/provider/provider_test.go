@@ -293,3 +293,13 @@ func writeTemp(t *testing.T, content string) string {
 	}
 	return f
 }
+
+func TestZeroProviderDoesNotPanic(t *testing.T) {
+	var p Provider
+	if v, err := p.RunQuery("requests"); v != 0 || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("%v %v", v, err)
+	}
+	if ok, err := p.IsOnline(); ok || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("%v %v", ok, err)
+	}
+}

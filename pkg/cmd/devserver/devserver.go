@@ -194,9 +194,11 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	if cfg.ScenarioFile != "" {
 		// Parse first, so a bad file is a usage error naming file:line.
-		if _, err := scenario.LoadFile(cfg.ScenarioFile); err != nil {
+		sc, err := scenario.LoadFile(cfg.ScenarioFile)
+		if err != nil {
 			return cmdutil.Usage(fmt.Errorf("--scenario: %w", err))
 		}
+		cfg.Scenario = sc // parsed once; the file is still watched and reloaded
 	} else {
 		logger.Info("no --scenario given: serving no series until the admin API adds some")
 	}
