@@ -11,17 +11,22 @@ import (
 )
 
 // BenchmarkDevserverList loads an in-process devserver (1000 series, 8
-// clients on 8 HTTP/2 connections, or multiplexed on 1) with b.N list
+// clients on 8 HTTP/2 connections or multiplexed on 1, with net/http or the
+// framer client) with b.N list
 // requests, so that `go test -bench DevserverList -cpuprofile cpu.out`
 // profiles the server (together with the client; pprof -focus=devserver
 // separates them).
 func BenchmarkDevserverList(b *testing.B) {
-	for _, conns := range []int{8, 1} {
-		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) { benchmarkDevserverList(b, conns) })
+	for _, c := range []struct {
+		client string
+		conns  int
+	}{{ClientNetHTTP, 8}, {ClientNetHTTP, 1}, {ClientFramer, 8}} {
+		name := fmt.Sprintf("client=%s/conns=%d", strings.ReplaceAll(c.client, "/", ""), c.conns)
+		b.Run(name, func(b *testing.B) { benchmarkDevserverList(b, c.client, c.conns) })
 	}
 }
 
-func benchmarkDevserverList(b *testing.B, conns int) {
+func benchmarkDevserverList(b *testing.B, client string, conns int) {
 	ctx := context.Background()
 	data, paths := GenerateScenario(DefaultSeries, DefaultMetricNames, "default")
 	sc, err := scenario.Parse("generated.yaml", data)
@@ -39,7 +44,7 @@ func benchmarkDevserverList(b *testing.B, conns int) {
 	}
 	b.ResetTimer()
 	res, err := Run(ctx, Config{
-		URLs: urls, Concurrency: DefaultConcurrency, Connections: conns, Requests: int64(b.N), Duration: MaxDuration,
+		Client: client, URLs: urls, Concurrency: DefaultConcurrency, Connections: conns, Requests: int64(b.N), Duration: MaxDuration,
 		Token: "bench-token", CAPEM: srv.CAPEM(), RequireHTTP2: true,
 	})
 	if err != nil {
@@ -52,4 +57,17 @@ func benchmarkDevserverList(b *testing.B, conns int) {
 	b.ReportMetric(res.RequestsPerSec, "req/s")
 	b.ReportMetric(res.Latency.P50*1000, "p50-µs")
 	b.ReportMetric(res.Latency.P99*1000, "p99-µs")
+}
+
+// BenchmarkParseGeneratedScenario measures parsing the --spawn scenario
+// (1000 series), which dominates the devserver's start-up time.
+func BenchmarkParseGeneratedScenario(b *testing.B) {
+	data, _ := GenerateScenario(DefaultSeries, DefaultMetricNames, "default")
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := scenario.Parse("generated.yaml", data); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

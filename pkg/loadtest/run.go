@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -55,6 +56,10 @@ type Config struct {
 	PID        int
 	MetricsURL string
 
+	// Client is ClientNetHTTP (default) or ClientFramer. The framer client
+	// needs https and one connection per client.
+	Client string
+
 	Resolver Resolver // default net.DefaultResolver (tests inject one)
 }
 
@@ -64,6 +69,7 @@ type Result struct {
 	Target       string  `json:"target"` // the first URL
 	Paths        int     `json:"paths"`  // how many distinct URLs were cycled through
 	Protocol     string  `json:"protocol"`
+	Client       string  `json:"client"`
 	Concurrency  int     `json:"concurrency"`
 	Connections  int     `json:"connections"`
 	DurationSec  float64 `json:"durationLimitSeconds"`
@@ -185,6 +191,20 @@ func (c *Config) normalize() (*url.URL, error) {
 	if c.Insecure && (c.CAFile != "" || len(c.CAPEM) > 0) {
 		return nil, configErrorf("a CA and skipping TLS verification exclude each other")
 	}
+	switch c.Client {
+	case "":
+		c.Client = ClientNetHTTP
+	case ClientNetHTTP:
+	case ClientFramer:
+		if first.Scheme != "https" {
+			return nil, configErrorf("the framer client speaks HTTP/2 over TLS only: use an https URL")
+		}
+		if c.Connections != c.Concurrency {
+			return nil, configErrorf("the framer client uses one connection per client: connections must equal concurrency (%d)", c.Concurrency)
+		}
+	default:
+		return nil, configErrorf("client %q: want %q or %q", c.Client, ClientNetHTTP, ClientFramer)
+	}
 	if c.PID < 0 {
 		return nil, configErrorf("pid %d: must be positive", c.PID)
 	}
@@ -244,6 +264,10 @@ func newClient(tc *tls.Config, r Resolver, maxConns int, timeout time.Duration) 
 type worker struct {
 	client    *http.Client
 	reqs      []*http.Request
+	fc        *framerConn // framer mode: this client's connection (nil after an error)
+	redial    func() (*framerConn, error)
+	conns     *connSet
+	nreqs     int
 	next      int
 	hist      *Histogram
 	status    [600]uint64
@@ -282,13 +306,22 @@ func errorKind(err error) string {
 // one sends one request and records it; it reports false when the run's
 // context was cancelled under it (the request is then not counted).
 func (w *worker) one(ctx context.Context) bool {
-	req := w.reqs[w.next]
+	idx := w.next
 	w.next++
-	if w.next == len(w.reqs) {
+	if w.next == w.nreqs {
 		w.next = 0
 	}
 	start := time.Now()
-	resp, err := w.client.Do(req)
+	var status, proto, n int
+	var err error
+	if w.redial != nil {
+		status, n, err = w.framerDo(idx)
+		proto = 2
+	} else {
+		status, proto, n, err = w.httpDo(idx)
+	}
+	elapsed := time.Since(start)
+	w.bytes += uint64(n)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false
@@ -296,7 +329,25 @@ func (w *worker) one(ctx context.Context) bool {
 		w.fail(err)
 		return true
 	}
-	var n int
+	w.hist.Record(elapsed)
+	if status >= 0 && status < len(w.status) {
+		w.status[status]++
+	} else {
+		w.status[0]++
+	}
+	if proto == 1 || proto == 2 {
+		w.proto[proto]++
+	} else {
+		w.proto[0]++
+	}
+	return true
+}
+
+func (w *worker) httpDo(idx int) (status, proto, n int, err error) {
+	resp, err := w.client.Do(w.reqs[idx])
+	if err != nil {
+		return 0, 0, 0, err
+	}
 	var rerr error
 	for {
 		var k int
@@ -307,32 +358,32 @@ func (w *worker) one(ctx context.Context) bool {
 		}
 	}
 	resp.Body.Close()
-	elapsed := time.Since(start)
-	w.bytes += uint64(n)
 	if rerr != io.EOF {
-		if ctx.Err() != nil {
-			return false
+		return resp.StatusCode, resp.ProtoMajor, n, fmt.Errorf("reading body: %w", rerr)
+	}
+	return resp.StatusCode, resp.ProtoMajor, n, nil
+}
+
+// framerDo sends one request on the worker's connection, dialling a new one
+// when the last failed (a reset stream keeps the connection).
+func (w *worker) framerDo(idx int) (status, n int, err error) {
+	if w.fc == nil {
+		if w.fc, err = w.redial(); err != nil {
+			return 0, 0, err
 		}
-		w.fail(fmt.Errorf("reading body: %w", rerr))
-		return true
 	}
-	w.hist.Record(elapsed)
-	if s := resp.StatusCode; s >= 0 && s < len(w.status) {
-		w.status[s]++
-	} else {
-		w.status[0]++
+	status, n, err = w.fc.do(idx, nil)
+	var se *streamError
+	if err != nil && !errors.As(err, &se) {
+		w.conns.remove(w.fc)
+		w.fc = nil
 	}
-	if p := resp.ProtoMajor; p == 1 || p == 2 {
-		w.proto[p]++
-	} else {
-		w.proto[0]++
-	}
-	return true
+	return status, n, err
 }
 
 // Run sends the load and measures it. It returns an error before sending
 // anything when the configuration is wrong, the target is not loopback, or
-// the first request per connection fails, answers non-2xx, or (with
+// the first request per connection (to the first URL) fails, answers non-2xx, or (with
 // RequireHTTP2) does not use HTTP/2. When ctx is cancelled mid-run it
 // returns what was measured so far with Interrupted set.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
@@ -366,6 +417,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{
 		Target:       redactURL(first),
 		Paths:        len(cfg.URLs),
+		Client:       cfg.Client,
 		Concurrency:  cfg.Concurrency,
 		Connections:  cfg.Connections,
 		DurationSec:  cfg.Duration.Seconds(),
@@ -373,8 +425,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Status:       map[string]uint64{},
 	}
 
-	// One client (transport, hence connection) per connection slot; warm
-	// each up with one request that checks status and protocol.
+	workers := make([]*worker, cfg.Concurrency)
+	for i := range workers {
+		workers[i] = &worker{
+			hist:  NewHistogram(),
+			errs:  map[string]uint64{},
+			nreqs: len(cfg.URLs),
+			next:  i * len(cfg.URLs) / cfg.Concurrency,
+		}
+	}
+	// net/http client for the metrics scrape (and the load, by default).
 	perConn := (cfg.Concurrency + cfg.Connections - 1) / cfg.Connections
 	clients := make([]*http.Client, cfg.Connections)
 	defer func() {
@@ -386,27 +446,54 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}()
 	for i := range clients {
 		clients[i] = newClient(tc, cfg.Resolver, perConn, cfg.Timeout)
-		if err := warmUp(ctx, clients[i], newReq, cfg.URLs[i%len(cfg.URLs)], cfg.RequireHTTP2, res, i == 0); err != nil {
-			return nil, err
-		}
 	}
 
-	workers := make([]*worker, cfg.Concurrency)
-	for i := range workers {
-		w := &worker{
-			client: clients[i%len(clients)],
-			hist:   NewHistogram(),
-			errs:   map[string]uint64{},
-			buf:    make([]byte, 32*1024),
-			reqs:   make([]*http.Request, len(cfg.URLs)),
+	if cfg.Client == ClientFramer {
+		urls := make([]*url.URL, len(cfg.URLs))
+		for i, u := range cfg.URLs {
+			urls[i], _ = url.Parse(u) // parsed once already by normalize
 		}
-		for j, u := range cfg.URLs {
-			if w.reqs[j], err = newReq(ctx, u); err != nil {
-				return nil, fmt.Errorf("target URL %q: %v", u, err)
+		// Cancelling ctx unblocks the workers by closing their connections.
+		conns := &connSet{m: map[*framerConn]struct{}{}}
+		defer conns.closeAll()
+		defer context.AfterFunc(ctx, conns.closeAll)()
+		redial := func() (*framerConn, error) {
+			fc, err := dialFramer(ctx, &cfg, tc, urls, cfg.Token)
+			if err != nil {
+				return nil, err
+			}
+			if err := conns.add(fc); err != nil {
+				return nil, err
+			}
+			return fc, nil
+		}
+		for i, w := range workers {
+			w.redial, w.conns = redial, conns
+			if w.fc, err = redial(); err != nil {
+				return nil, fmt.Errorf("connecting: %v", err)
+			}
+			if err := warmUpFramer(w.fc, 0, cfg.URLs[0], res, i == 0); err != nil {
+				return nil, err
 			}
 		}
-		w.next = i * len(cfg.URLs) / cfg.Concurrency
-		workers[i] = w
+	} else {
+		// One transport, hence connection, per connection slot; warm each up
+		// with one request that checks status and protocol.
+		for i, c := range clients {
+			if err := warmUp(ctx, c, newReq, cfg.URLs[0], cfg.RequireHTTP2, res, i == 0); err != nil {
+				return nil, err
+			}
+		}
+		for i, w := range workers {
+			w.client = clients[i%len(clients)]
+			w.buf = make([]byte, 32*1024)
+			w.reqs = make([]*http.Request, len(cfg.URLs))
+			for j, u := range cfg.URLs {
+				if w.reqs[j], err = newReq(ctx, u); err != nil {
+					return nil, fmt.Errorf("target URL %q: %v", u, err)
+				}
+			}
+		}
 	}
 
 	sampler := newServerSampler(cfg, first, func(u string) (*http.Request, error) { return newReq(ctx, u) }, clients[0])
@@ -544,17 +631,38 @@ func warmUp(ctx context.Context, c *http.Client, newReq func(context.Context, st
 	}
 	if record {
 		res.Protocol = resp.Proto
-		res.FirstStatus = resp.StatusCode
-		var list struct {
-			Kind  string            `json:"kind"`
-			Items []json.RawMessage `json:"items"`
-		}
-		if json.Unmarshal(body, &list) == nil {
-			res.FirstKind = list.Kind
-			res.FirstItems = len(list.Items)
-		}
+		recordFirst(res, resp.StatusCode, body)
 	}
 	return nil
+}
+
+// warmUpFramer sends one request on a fresh framer connection and checks its answer.
+func warmUpFramer(fc *framerConn, idx int, u string, res *Result, record bool) error {
+	var body bytes.Buffer
+	status, _, err := fc.do(idx, &body)
+	if err != nil {
+		return fmt.Errorf("first request: %v", err)
+	}
+	if status < 200 || status > 299 {
+		return fmt.Errorf("first request to %s answered %d %s: %s", u, status, http.StatusText(status), snippet(body.Bytes()))
+	}
+	if record {
+		res.Protocol = "HTTP/2.0"
+		recordFirst(res, status, body.Bytes())
+	}
+	return nil
+}
+
+func recordFirst(res *Result, status int, body []byte) {
+	res.FirstStatus = status
+	var list struct {
+		Kind  string            `json:"kind"`
+		Items []json.RawMessage `json:"items"`
+	}
+	if json.Unmarshal(body, &list) == nil {
+		res.FirstKind = list.Kind
+		res.FirstItems = len(list.Items)
+	}
 }
 
 // snippet shortens a body for an error message, preferring a Status's message.
@@ -675,4 +783,40 @@ func (s *serverSampler) scrape() ([]byte, error) {
 func Validate(cfg Config) error {
 	_, err := cfg.normalize()
 	return err
+}
+
+// connSet tracks the framer connections so that cancelling a run can close
+// them all, including ones dialled after the cancellation.
+type connSet struct {
+	mu     sync.Mutex
+	m      map[*framerConn]struct{}
+	closed bool
+}
+
+func (s *connSet) add(fc *framerConn) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		fc.Close()
+		return errors.New("run cancelled")
+	}
+	s.m[fc] = struct{}{}
+	return nil
+}
+
+func (s *connSet) remove(fc *framerConn) {
+	fc.Close()
+	s.mu.Lock()
+	delete(s.m, fc)
+	s.mu.Unlock()
+}
+
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for fc := range s.m {
+		fc.Close()
+	}
+	clear(s.m)
 }

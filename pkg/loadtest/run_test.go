@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -71,8 +72,15 @@ func (ts *testServer) caPEM() []byte {
 const listPath = "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/m?labelSelector=app%3Da"
 
 func TestBoundedRunOverHTTP2(t *testing.T) {
+	for _, client := range []string{ClientNetHTTP, ClientFramer} {
+		t.Run(strings.ReplaceAll(client, "/", ""), func(t *testing.T) { testBoundedRun(t, client) })
+	}
+}
+
+func testBoundedRun(t *testing.T, client string) {
 	ts := newTestServer(t, true)
 	res, err := Run(context.Background(), Config{
+		Client:       client,
 		URLs:         []string{ts.URL + listPath},
 		Concurrency:  2,
 		Duration:     time.Second,
@@ -96,7 +104,7 @@ func TestBoundedRunOverHTTP2(t *testing.T) {
 	if res.BytesReceived != res.Responses*uint64(len(listBody)) {
 		t.Errorf("bytes %d, want %d×%d", res.BytesReceived, res.Responses, len(listBody))
 	}
-	if res.Concurrency != 2 || res.Connections != 2 {
+	if res.Concurrency != 2 || res.Connections != 2 || res.Client != client {
 		t.Errorf("concurrency %d connections %d", res.Concurrency, res.Connections)
 	}
 	l := res.Latency
@@ -131,12 +139,24 @@ func TestBoundedRunOverHTTP2(t *testing.T) {
 }
 
 func TestRequestLimitStatusesAndTransportErrors(t *testing.T) {
+	// net/http with all four clients multiplexed on one connection, and the
+	// framer client with one connection each.
+	for _, c := range []struct {
+		client string
+		conns  int
+	}{{ClientNetHTTP, 1}, {ClientFramer, 4}} {
+		t.Run(strings.ReplaceAll(c.client, "/", ""), func(t *testing.T) { testRequestLimit(t, c.client, c.conns) })
+	}
+}
+
+func testRequestLimit(t *testing.T, client string, conns int) {
 	ts := newTestServer(t, true)
 	base := ts.URL + "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/"
 	res, err := Run(context.Background(), Config{
+		Client:      client,
 		URLs:        []string{base + "m", base + "fail", base + "reset", base + "m2"},
 		Concurrency: 4,
-		Connections: 1, // all four clients multiplexed on one HTTP/2 connection
+		Connections: conns,
 		Duration:    time.Minute,
 		Requests:    400,
 		Token:       "s3cret",
@@ -168,14 +188,24 @@ func TestRequestLimitStatusesAndTransportErrors(t *testing.T) {
 func TestRunFailsEarly(t *testing.T) {
 	h2 := newTestServer(t, true)
 	h1 := newTestServer(t, false)
+	// A port nothing listens on: take a free one and close it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
 	cases := map[string]struct {
 		cfg  Config
 		want string
 	}{
-		"wrong token": {Config{URLs: []string{h2.URL + listPath}, Token: "nope", CAPEM: h2.caPEM()}, "401 Unauthorized: Unauthorized"},
-		"no CA":       {Config{URLs: []string{h2.URL + listPath}, Token: "s3cret"}, "certificate"},
-		"HTTP/1.1":    {Config{URLs: []string{h1.URL + listPath}, Token: "s3cret", CAPEM: h1.caPEM(), RequireHTTP2: true}, "not HTTP/2"},
-		"closed port": {Config{URLs: []string{"https://127.0.0.1:1/x"}}, "connection refused"},
+		"wrong token":         {Config{URLs: []string{h2.URL + listPath}, Token: "nope", CAPEM: h2.caPEM()}, "401 Unauthorized: Unauthorized"},
+		"no CA":               {Config{URLs: []string{h2.URL + listPath}, Token: "s3cret"}, "certificate"},
+		"HTTP/1.1":            {Config{URLs: []string{h1.URL + listPath}, Token: "s3cret", CAPEM: h1.caPEM(), RequireHTTP2: true}, "not HTTP/2"},
+		"closed port":         {Config{URLs: []string{"https://" + closed + "/x"}}, "connection refused"},
+		"framer, wrong token": {Config{Client: ClientFramer, URLs: []string{h2.URL + listPath}, Token: "nope", CAPEM: h2.caPEM()}, "401 Unauthorized: Unauthorized"},
+		"framer, HTTP/1.1":    {Config{Client: ClientFramer, URLs: []string{h1.URL + listPath}, Token: "s3cret", CAPEM: h1.caPEM()}, "offering only HTTP/2"},
+		"framer, no CA":       {Config{Client: ClientFramer, URLs: []string{h2.URL + listPath}, Token: "s3cret"}, "certificate"},
 	}
 	for name, c := range cases {
 		c.cfg.Duration = time.Second
@@ -215,6 +245,9 @@ func TestConfigErrors(t *testing.T) {
 		{Config{URLs: []string{"https://127.0.0.1/"}, Duration: time.Hour}, "at most 5m0s"},
 		{Config{URLs: []string{"https://127.0.0.1/"}, Requests: -1}, "requests -1"},
 		{Config{URLs: []string{"https://127.0.0.1/"}, Insecure: true, CAFile: "x"}, "exclude each other"},
+		{Config{URLs: []string{"https://127.0.0.1/"}, Client: "curl"}, `client "curl"`},
+		{Config{URLs: []string{"http://127.0.0.1/"}, Client: ClientFramer}, "over TLS only"},
+		{Config{URLs: []string{"https://127.0.0.1/"}, Client: ClientFramer, Concurrency: 4, Connections: 2}, "connections must equal concurrency"},
 	} {
 		err := Validate(c.cfg)
 		var ce *ConfigError
@@ -228,14 +261,16 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestInterruptedRunReturnsWhatItMeasured(t *testing.T) {
-	ts := newTestServer(t, true)
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(300*time.Millisecond, cancel)
-	res, err := Run(ctx, Config{URLs: []string{ts.URL + listPath}, Concurrency: 2, Duration: time.Minute, Token: "s3cret", CAPEM: ts.caPEM()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !res.Interrupted || res.ElapsedSec > 30 || res.Errors != 0 {
-		t.Errorf("interrupted %v after %.1f s with %d errors", res.Interrupted, res.ElapsedSec, res.Errors)
+	for _, client := range []string{ClientNetHTTP, ClientFramer} {
+		ts := newTestServer(t, true)
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(300*time.Millisecond, cancel)
+		res, err := Run(ctx, Config{Client: client, URLs: []string{ts.URL + listPath}, Concurrency: 2, Duration: time.Minute, Token: "s3cret", CAPEM: ts.caPEM()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Interrupted || res.ElapsedSec > 30 || res.Errors != 0 || res.OK == 0 {
+			t.Errorf("%s: interrupted %v after %.1f s with %d ok, %d errors (%v)", client, res.Interrupted, res.ElapsedSec, res.OK, res.Errors, res.TransportErrors)
+		}
 	}
 }

@@ -220,6 +220,17 @@ func TestSpawnRealDevserver(t *testing.T) {
 	if d.Ready.ReadyMs <= 0 {
 		t.Errorf("ready %+v", d.Ready)
 	}
+	// The framer client against the same server.
+	res, err = Run(context.Background(), Config{
+		Client: ClientFramer, URLs: d.Paths, Concurrency: 2, Requests: 500,
+		Token: d.Token, CAFile: d.CAFile, PID: d.PID,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK != 500 || res.Protocol != "HTTP/2.0" || res.FirstItems != 1 || res.BytesReceived < 500*100 {
+		t.Errorf("framer: ok %d, protocol %s, first items %d, bytes %d", res.OK, res.Protocol, res.FirstItems, res.BytesReceived)
+	}
 	if err := d.Stop(); err != nil {
 		t.Errorf("stop: %v", err)
 	}

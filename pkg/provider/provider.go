@@ -10,10 +10,12 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/rest"
 	"k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
 	"k8s.io/utils/clock"
@@ -280,9 +282,10 @@ func (p *Provider) runQuery(ctx context.Context, text string, start time.Time) (
 	items := make([]Item, len(list.Items))
 	for i := range list.Items {
 		in := &list.Items[i]
-		v := in.Value.AsApproximateFloat64()
+		qs := in.Value.String()
+		v := quantityFloat(&in.Value)
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fail(ErrUnavailable, fmt.Sprintf("item %d has a value out of range: %s", i, in.Value.String()), nil)
+			return fail(ErrUnavailable, fmt.Sprintf("item %d has a value out of range: %s", i, qs), nil)
 		}
 		items[i] = Item{
 			MetricName:    in.MetricName,
@@ -290,7 +293,7 @@ func (p *Provider) runQuery(ctx context.Context, text string, start time.Time) (
 			Timestamp:     in.Timestamp.Time,
 			WindowSeconds: in.WindowSeconds,
 			Value:         v,
-			Quantity:      in.Value.String(),
+			Quantity:      qs,
 		}
 	}
 	if q.MaxAge > 0 {
@@ -503,4 +506,17 @@ func aggregate(agg string, items []Item) (float64, error) {
 		return v, nil
 	}
 	return 0, fmt.Errorf("unknown aggregate %q (allowed: first, sum, avg, min, max, count)", agg)
+}
+
+// quantityFloat converts a quantity to the float64 nearest its exact decimal
+// value: "700m" is 0.7, where Quantity.AsApproximateFloat64 gives
+// 0.7000000000000001. Integers take the fast path.
+func quantityFloat(q *resource.Quantity) float64 {
+	if n, ok := q.AsInt64(); ok && n > -1<<53 && n < 1<<53 {
+		return float64(n)
+	}
+	if f, err := strconv.ParseFloat(q.AsDec().String(), 64); err == nil {
+		return f
+	}
+	return q.AsApproximateFloat64()
 }

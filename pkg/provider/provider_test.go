@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"net/http"
 	"os"
 	"strings"
@@ -301,5 +302,16 @@ func TestZeroProviderDoesNotPanic(t *testing.T) {
 	}
 	if ok, err := p.IsOnline(); ok || !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("%v %v", ok, err)
+	}
+}
+
+func TestQuantityFloatIsExact(t *testing.T) {
+	for in, want := range map[string]float64{
+		"700m": 0.7, "1500m": 1.5, "42": 42, "2k": 2000, "-300m": -0.3, "1e3": 1000, "100u": 0.0001, "1Ki": 1024, "0": 0,
+	} {
+		q := resource.MustParse(in)
+		if got := quantityFloat(&q); got != want {
+			t.Errorf("quantityFloat(%s) = %v, want %v", in, got, want)
+		}
 	}
 }

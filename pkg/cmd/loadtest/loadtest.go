@@ -44,6 +44,11 @@ must be loopback: 127.0.0.0/8 or ::1) for a bounded time, then reports
 requests per second, latency percentiles, answers by status, bytes received,
 and the server's memory (from /proc/<--pid>, else its /metrics).
 
+The default client is net/http, as real Go clients are; on a small machine it
+uses about as much CPU as the server. --client framer speaks the same HTTP/2
+directly with golang.org/x/net/http2's framer at a fraction of the cost, which
+leaves the CPU to the server and so measures the server's own capacity.
+
 With --spawn it starts "extmetrics devserver" itself on a generated scenario
 of --series series, measures how long the server takes to be ready, loads it,
 reads its memory from /proc and stops it: a one-command benchmark.`,
@@ -63,6 +68,7 @@ reads its memory from /proc and stops it: a one-command benchmark.`,
 	f.StringVar(&o.run.CAFile, "ca-file", "", "PEM file of the CA that signed the server's certificate")
 	f.BoolVar(&o.run.Insecure, "insecure-skip-tls-verify", false, "do not verify the server's certificate")
 	f.BoolVar(&o.run.RequireHTTP2, "require-http2", true, "fail unless the server answers over HTTP/2")
+	f.StringVar(&o.run.Client, "client", lt.ClientNetHTTP, `HTTP client: "net/http" (what Go clients use) or "framer" (raw HTTP/2 frames, far less client CPU; one connection per client)`)
 	f.IntVar(&o.run.PID, "pid", 0, "the server's process id, to read its memory and CPU from /proc")
 	f.StringVar(&o.run.MetricsURL, "metrics-url", "", "where the server's Prometheus metrics are, when --pid is not given (default <server>/metrics)")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")

@@ -51,6 +51,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--spawn", "--spawn-env", "GOGC"}, "want NAME=VALUE"},
 		{[]string{"--spawn-env", "GOGC=5", "https://127.0.0.1/"}, "--spawn-env needs --spawn"},
 		{[]string{"--token-file", "/nonexistent/token", "https://127.0.0.1/"}, "--token-file"},
+		{[]string{"--client", "curl", "https://127.0.0.1/"}, `client "curl"`},
+		{[]string{"--spawn", "--client", "framer", "--connections", "1"}, "connections must equal concurrency"},
 	} {
 		_, stderr, code := run(t, c.args...)
 		if code != cmdutil.ExitUsage || !strings.Contains(stderr, c.want) {
@@ -91,6 +93,12 @@ func TestRunAgainstHTTP2ServerJSON(t *testing.T) {
 	}
 	if strings.Contains(stdout, "tok-from-file") {
 		t.Error("output shows the token")
+	}
+
+	// The framer client.
+	stdout, stderr, code = run(t, "-o", "json", "-c", "2", "-n", "30", "--client", "framer", "--ca-file", ca, "--token-file", tok, ts.URL+"/x")
+	if code != 0 || json.Unmarshal([]byte(stdout), &res) != nil || res.OK != 30 || res.Client != "framer" || res.Protocol != "HTTP/2.0" {
+		t.Errorf("framer run: exit %d %s\n%s", code, stderr, stdout)
 	}
 
 	// Text output, and a wrong token fails with exit 1 before any load.
