@@ -91,8 +91,8 @@ func TestAdminBadRequests(t *testing.T) {
 		{"PUT", "/admin/v1/faults", `{"status":200}`, 400, "status"},
 		{"PUT", "/admin/v1/faults", `{"latency":5}`, 400, "latency"},
 		{"PUT", "/admin/v1/faults", `{"bogus":true}`, 400, "bogus"},
-		{"POST", p, `{"value":1}`, 405, "POST"},
-		{"PUT", "/admin/v1/state", ``, 405, "PUT"},
+		{"POST", p, `{"value":1}`, 405, "does not allow this method"},
+		{"PUT", "/admin/v1/state", ``, 405, "does not allow this method"},
 		{"GET", "/admin/v1/nothing", ``, 404, "could not find"},
 		{"GET", "/admin/v1/namespaces/shop/metrics/", ``, 404, "could not find"},
 	} {

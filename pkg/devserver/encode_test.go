@@ -3,6 +3,7 @@ package devserver
 import (
 	"encoding/json"
 	"math"
+	"net/url"
 	"reflect"
 	"testing"
 	"time"
@@ -81,20 +82,32 @@ func TestListEncodingMatchesTypes(t *testing.T) {
 }
 
 func TestQueryParam(t *testing.T) {
-	for _, tc := range []struct{ raw, want string }{
-		{"", ""},
-		{"labelSelector=a%3Db", "a=b"},
-		{"x=1&labelSelector=a+in+(b)&labelSelector=second", "a in (b)"},
-		{"label%53elector=x", "x"},
-		{"labelSelector", ""},
-		{"labelSelectorX=1", ""},
+	for _, tc := range []struct {
+		raw, escaped, want string
+		found              bool
+	}{
+		{"", "", "", false},
+		{"labelSelector=a%3Db", "a%3Db", "a=b", true},
+		{"x=1&labelSelector=a+in+(b)&labelSelector=second", "a+in+(b)", "a in (b)", true},
+		{"label%53elector=x", "x", "x", true},
+		{"labelSelector", "", "", true},
+		{"labelSelectorX=1", "", "", false},
+		// As url.ParseQuery: bad pairs are dropped, the next one counts.
+		{"labelSelector=%zz", "", "", false},
+		{"labelSelector=%zz&labelSelector=a%3Db", "a%3Db", "a=b", true},
+		{"labelSelector=a;b", "", "", false},
+		{"label%zzSelector=x&labelSelector=y", "y", "y", true},
 	} {
-		got, err := queryParam(tc.raw, "labelSelector")
-		if err != nil || got != tc.want {
-			t.Errorf("%q: %q, %v; want %q", tc.raw, got, err, tc.want)
+		escaped, got, found := queryParam(tc.raw, "labelSelector")
+		if escaped != tc.escaped || got != tc.want || found != tc.found {
+			t.Errorf("%q: %q %q %v; want %q %q %v", tc.raw, escaped, got, found, tc.escaped, tc.want, tc.found)
 		}
-	}
-	if _, err := queryParam("labelSelector=%zz", "labelSelector"); err == nil {
-		t.Error("bad escape accepted")
+		want := url.Values{}
+		if v, err := url.ParseQuery(tc.raw); err == nil || len(v) > 0 {
+			want = v
+		}
+		if got != want.Get("labelSelector") {
+			t.Errorf("%q: %q, url.ParseQuery says %q", tc.raw, got, want.Get("labelSelector"))
+		}
 	}
 }

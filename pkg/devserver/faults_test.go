@@ -266,3 +266,27 @@ func grep(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+func TestFaultsFromScenarioFile(t *testing.T) {
+	sc, err := scenario.Parse("faults.yaml", []byte(`
+faults:
+  - status: 503
+  - metric: healthy
+    latency: 1ms
+metrics:
+  - name: healthy
+    value: 1
+  - name: broken
+    value: 2
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := devservertest.New(t, devserver.Config{Scenario: sc})
+	if r := do(t, s, "GET", nsPath+"default/broken", devservertest.Token, ""); r.code != 503 {
+		t.Errorf("global fault from the file: %d %s", r.code, r.body)
+	}
+	if r := do(t, s, "GET", nsPath+"default/healthy", devservertest.Token, ""); r.code != 200 {
+		t.Errorf("metric fault replacing the global one: %d %s", r.code, r.body)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -154,8 +155,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) (kind string, cod
 	}
 
 	if rest, ok := strings.CutPrefix(path, namespacesPath); ok {
+		// An empty namespace (namespaces//metric) reaches the provider as
+		// "" in the real servers: every namespace.
 		ns, metric, ok := strings.Cut(rest, "/")
-		if !ok || ns == "" || metric == "" || strings.Contains(metric, "/") {
+		if !ok || metric == "" || strings.Contains(metric, "/") {
 			return kindOther, writeStatus(w, statusNotFoundPath()), who
 		}
 		return kindList, s.serveList(w, r, id, ns, metric), who
@@ -192,7 +195,7 @@ func isRead(method string) bool { return method == http.MethodGet || method == h
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) int {
 	w.Header()["Allow"] = []string{allow}
-	return writeStatus(w, statusMethodNotAllowed(r.Method))
+	return writeStatus(w, statusMethodNotAllowed())
 }
 
 func writeText(w http.ResponseWriter, body string) int {
@@ -270,6 +273,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, id *identity,
 		}
 	} else {
 		values, known := s.store.Lookup(ns, metric, sel)
+		values, known = s.exactName(values, known, metric)
 		if !known && s.cfg.Profile == ProfilePrometheusAdapter {
 			return writeStatus(w, statusMetricNotFound(metric))
 		}
@@ -284,6 +288,29 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, id *identity,
 		e.appendListTail()
 	}
 	return s.writeList(w, e.buf, act)
+}
+
+// exactName keeps the values whose metric name is written exactly as
+// requested: the store matches names case-insensitively, prometheus-adapter
+// and custom-metrics-apiserver providers match them exactly. A metric known
+// only in another case is unknown. (When the selector matched nothing, the
+// exact spelling is checked against MetricNames, which keeps the first
+// spelling of names differing only in case.)
+func (s *Server) exactName(values []scenario.Value, known bool, metric string) ([]scenario.Value, bool) {
+	n := 0
+	for i := range values {
+		if values[i].Metric == metric {
+			values[n] = values[i]
+			n++
+		}
+	}
+	if n == len(values) && n > 0 {
+		return values, known
+	}
+	if known && n == 0 {
+		known = slices.Contains(s.store.MetricNames(), metric)
+	}
+	return values[:n], known
 }
 
 // datadogList imitates the Datadog Cluster Agent: the metric name names a
@@ -312,37 +339,39 @@ func (s *Server) datadogList(w http.ResponseWriter, e *encoder, metric string) i
 	return http.StatusOK
 }
 
-// queryParam finds the first value of key in a raw query string without
+// queryParam finds the first value of key in a raw query string the way
+// kube-apiserver reads it (url.ParseQuery, then Get): pairs that do not
+// unescape, or hold a semicolon, are dropped, not errors. It returns the
+// value still escaped (the selector cache key) and unescaped, without
 // building a url.Values map.
-func queryParam(raw, key string) (string, error) {
+func queryParam(raw, key string) (escaped, value string, found bool) {
 	for raw != "" {
 		var part string
 		part, raw, _ = strings.Cut(raw, "&")
+		if part == "" || strings.IndexByte(part, ';') >= 0 {
+			continue
+		}
 		k, v, _ := strings.Cut(part, "=")
 		if strings.ContainsAny(k, "%+") {
-			uk, err := unescapeQuery(k)
+			uk, err := url.QueryUnescape(k)
 			if err != nil {
-				return "", err
+				continue
 			}
 			k = uk
 		}
 		if k != key {
 			continue
 		}
-		if strings.ContainsAny(v, "%+") {
-			return unescapeQuery(v)
+		if !strings.ContainsAny(v, "%+") {
+			return v, v, true
 		}
-		return v, nil
+		uv, err := url.QueryUnescape(v)
+		if err != nil {
+			continue
+		}
+		return v, uv, true
 	}
-	return "", nil
-}
-
-func unescapeQuery(s string) (string, error) {
-	out, err := url.QueryUnescape(s)
-	if err != nil {
-		return "", fmt.Errorf("invalid query string: %v", err)
-	}
-	return out, nil
+	return "", "", false
 }
 
 func clip(s string) string {
@@ -366,27 +395,12 @@ const maxSelectors = 4096
 // get returns the selector of a request's raw query (everything when it has
 // no labelSelector); errors are for a 400 answer.
 func (c *selectorCache) get(rawQuery string) (labels.Selector, error) {
-	escaped, ok := rawParam(rawQuery, "labelSelector")
-	if !ok || escaped == "" {
-		if ok || !strings.ContainsAny(rawQuery, "%+") {
-			return labels.Everything(), nil
-		}
-		// The key itself may be escaped ("label%53elector").
-		v, err := queryParam(rawQuery, "labelSelector")
-		if err != nil {
-			return nil, err
-		}
-		return c.parse(v)
+	escaped, raw, ok := queryParam(rawQuery, "labelSelector")
+	if !ok || raw == "" {
+		return labels.Everything(), nil
 	}
 	if v, ok := c.m.Load(escaped); ok {
 		return v.(labels.Selector), nil
-	}
-	raw := escaped
-	if strings.ContainsAny(escaped, "%+") {
-		var err error
-		if raw, err = unescapeQuery(escaped); err != nil {
-			return nil, err
-		}
 	}
 	sel, err := c.parse(raw)
 	if err != nil {
@@ -412,20 +426,6 @@ func (c *selectorCache) parse(raw string) (labels.Selector, error) {
 		return nil, fmt.Errorf("invalid labelSelector %q: %v", clip(raw), err)
 	}
 	return sel, nil
-}
-
-// rawParam finds the first value of key, still escaped, when the key is
-// written plainly.
-func rawParam(raw, key string) (string, bool) {
-	for raw != "" {
-		var part string
-		part, raw, _ = strings.Cut(raw, "&")
-		k, v, _ := strings.Cut(part, "=")
-		if k == key {
-			return v, true
-		}
-	}
-	return "", false
 }
 
 // validNamespace reports whether ns is a DNS-1123 label, as Kubernetes

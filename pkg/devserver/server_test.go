@@ -347,7 +347,7 @@ func TestPathsAndMethods(t *testing.T) {
 		{"GET", "/nothing", "", 401, "Status"},
 		{"GET", nsPath + "default", tok, 404, "Status"},
 		{"GET", nsPath + "default/http_requests/extra", tok, 404, "Status"},
-		{"GET", nsPath + "/http_requests", tok, 404, "Status"},
+		{"GET", nsPath + "/http_requests", tok, 200, "ExternalMetricValueList"},
 		{"POST", listPath, tok, 405, "Status"},
 		{"DELETE", "/apis", tok, 405, "Status"},
 		{"HEAD", listPath, tok, 200, ""},

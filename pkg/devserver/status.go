@@ -63,11 +63,11 @@ func statusNotFoundPath() metav1.Status {
 	}
 }
 
-func statusMethodNotAllowed(method string) metav1.Status {
+func statusMethodNotAllowed() metav1.Status {
 	return metav1.Status{
 		Code:    http.StatusMethodNotAllowed,
 		Reason:  metav1.StatusReasonMethodNotAllowed,
-		Message: "the server does not allow this method on the requested resource: " + method,
+		Message: "the server does not allow this method on the requested resource",
 		Details: &metav1.StatusDetails{},
 	}
 }
@@ -80,9 +80,10 @@ func statusUnauthorized() metav1.Status {
 	}
 }
 
-// statusForbidden is what kube-apiserver answers when RBAC denies a get.
+// statusForbidden is what kube-apiserver answers when RBAC denies a list
+// (a metric value request is a list of the metric "resource").
 func statusForbidden(who, resource, namespace string) metav1.Status {
-	msg := "User \"" + who + "\" cannot get resource \"" + resource + "\" in API group \"" + GroupName + "\""
+	msg := "User \"" + who + "\" cannot list resource \"" + resource + "\" in API group \"" + GroupName + "\""
 	if namespace != "" {
 		msg += " in the namespace \"" + namespace + "\""
 	}
@@ -96,7 +97,6 @@ func statusMetricNotFound(metric string) metav1.Status {
 		Code:    http.StatusNotFound,
 		Reason:  metav1.StatusReasonNotFound,
 		Message: "the server could not find the metric " + metric + " for namespaces",
-		Details: &metav1.StatusDetails{Group: GroupName, Kind: "namespaces", Name: metric},
 	}
 }
 

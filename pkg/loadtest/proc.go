@@ -52,6 +52,9 @@ func parseProcStatus(data []byte) (ProcMemory, error) {
 			return ProcMemory{}, fmt.Errorf("/proc status: unexpected %s line %q", key, sc.Text())
 		}
 		kb, err := strconv.ParseUint(f[0], 10, 64)
+		if err == nil && kb > 1<<40 {
+			err = fmt.Errorf("%d kB is implausible", kb)
+		}
 		if err != nil {
 			return ProcMemory{}, fmt.Errorf("/proc status: %s: %v", key, err)
 		}
@@ -89,7 +92,7 @@ func parseProcStat(data []byte) (time.Duration, error) {
 	}
 	ut, err1 := strconv.ParseUint(f[11], 10, 64)
 	st, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
+	if err1 != nil || err2 != nil || ut > 1<<40 || st > 1<<40 { // 2^40 ticks: 348 years
 		return 0, fmt.Errorf("/proc stat: bad utime/stime %q %q", f[11], f[12])
 	}
 	return time.Duration(ut+st) * time.Second / clockTicks, nil

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"bytes"
 	"os"
 	"testing"
 	"time"
@@ -30,6 +31,9 @@ func TestParseProcStat(t *testing.T) {
 	}
 	if d != 3250*time.Millisecond {
 		t.Errorf("cpu = %v, want 3.25s", d)
+	}
+	if _, err := parseProcStat([]byte("1 (x) S 1 2 3 4 5 6 7 8 9 10 18446744073709551615 0")); err == nil {
+		t.Error("overflowing utime: no error")
 	}
 	if _, err := parseProcStat([]byte("4242 (x) S 1 2")); err == nil {
 		t.Error("short line: no error")
@@ -63,4 +67,21 @@ func TestMetricValue(t *testing.T) {
 	if _, ok := metricValue(text, "process_cpu_seconds_total"); ok {
 		t.Error("found a missing metric")
 	}
+}
+
+// The parsers read what another process wrote: no input may panic them.
+func FuzzParseProcFiles(f *testing.F) {
+	f.Add([]byte("VmHWM:\t 2 kB\nVmRSS:\t 1 kB\n"))
+	f.Add([]byte("1 (a) S 1 2 3 4 5 6 7 8 9 10 11 12 13\n"))
+	f.Add([]byte("process_resident_memory_bytes 1e6\nprocess_resident_memory_bytes{a=\"b\"} 2\n"))
+	f.Add([]byte(")"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if m, err := parseProcStatus(data); err == nil && m.RSS == 0 && !bytes.Contains(data, []byte("VmRSS")) {
+			t.Fatalf("RSS accepted without a VmRSS line: %+v", m)
+		}
+		if d, err := parseProcStat(data); err == nil && d < 0 {
+			t.Fatalf("negative CPU time %v", d)
+		}
+		metricValue(data, "process_resident_memory_bytes")
+	})
 }

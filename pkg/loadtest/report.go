@@ -23,7 +23,7 @@ func WriteText(w io.Writer, r *Result) error {
 	if r.FirstKind != "" {
 		first += fmt.Sprintf(" %s with %d item(s)", r.FirstKind, r.FirstItems)
 	}
-	row("protocol", "%s, %d clients on %d connections; %s", r.Protocol, r.Concurrency, r.Connections, first)
+	row("protocol", "%s via %s, %d clients on %d connections; %s", r.Protocol, r.Client, r.Concurrency, r.Connections, first)
 	limit := fmt.Sprintf("limit %s", fmtSeconds(r.DurationSec))
 	if r.RequestLimit > 0 {
 		limit += fmt.Sprintf(" or %d requests", r.RequestLimit)

@@ -434,9 +434,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			next:  i * len(cfg.URLs) / cfg.Concurrency,
 		}
 	}
-	// net/http client for the metrics scrape (and the load, by default).
+	// net/http clients for the load (by default) and the metrics scrape.
 	perConn := (cfg.Concurrency + cfg.Connections - 1) / cfg.Connections
-	clients := make([]*http.Client, cfg.Connections)
+	nclients := cfg.Connections
+	if cfg.Client == ClientFramer {
+		nclients = 1 // the scrape only
+	}
+	clients := make([]*http.Client, nclients)
 	defer func() {
 		for _, c := range clients {
 			if c != nil {

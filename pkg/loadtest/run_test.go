@@ -264,7 +264,12 @@ func TestInterruptedRunReturnsWhatItMeasured(t *testing.T) {
 	for _, client := range []string{ClientNetHTTP, ClientFramer} {
 		ts := newTestServer(t, true)
 		ctx, cancel := context.WithCancel(context.Background())
-		time.AfterFunc(300*time.Millisecond, cancel)
+		go func() { // cancel once the load is under way
+			for ts.list.Load() < 50 && ctx.Err() == nil {
+				time.Sleep(time.Millisecond)
+			}
+			cancel()
+		}()
 		res, err := Run(ctx, Config{Client: client, URLs: []string{ts.URL + listPath}, Concurrency: 2, Duration: time.Minute, Token: "s3cret", CAPEM: ts.caPEM()})
 		if err != nil {
 			t.Fatal(err)
