@@ -1,88 +1,33 @@
 package cmatest_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
 
 	"github.com/extmetrics/extmetrics/internal/cmatest"
 	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
 )
 
-func kubectlPath(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("KUBECTL"); p != "" {
-		return p
-	}
-	p, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl not found (set $KUBECTL or put it on the PATH)")
-	}
-	return p
-}
-
-func writeKubeconfig(t *testing.T, server string, ca []byte, token string) string {
-	t.Helper()
-	cfg := clientcmdapi.NewConfig()
-	cl := clientcmdapi.NewCluster()
-	cl.Server = server
-	cl.CertificateAuthorityData = ca
-	cfg.Clusters["s"] = cl
-	u := clientcmdapi.NewAuthInfo()
-	u.Token = token
-	cfg.AuthInfos["s"] = u
-	c := clientcmdapi.NewContext()
-	c.Cluster, c.AuthInfo, c.Namespace = "s", "s", "default"
-	cfg.Contexts["s"] = c
-	cfg.CurrentContext = "s"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-func runKubectl(t *testing.T, kubeconfig string, args ...string) (string, string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	home := t.TempDir()
-	args = append([]string{"--kubeconfig", kubeconfig, "--cache-dir", filepath.Join(home, "cache")}, args...)
-	cmd := exec.CommandContext(ctx, kubectlPath(t), args...)
-	cmd.Env = append(os.Environ(), "HOME="+home, "KUBECONFIG="+kubeconfig)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	return out.String(), errOut.String(), err
-}
-
 // TestKubectlParity runs the real kubectl against both servers: discovery
 // through api-resources (which also walks /api) and get --raw.
 func TestKubectlParity(t *testing.T) {
-	kubectlPath(t)
+	devservertest.KubectlPath(t)
 	cma, dev, cmaSrv, devSrv := servers(t)
 	configs := map[string]string{
-		cma.name: writeKubeconfig(t, cmaSrv.URL(), cmaSrv.CAPEM(), cma.token),
-		dev.name: writeKubeconfig(t, devSrv.URL(), devSrv.CAPEM(), dev.token),
+		cma.name: devservertest.WriteKubeconfigFor(t, cmaSrv.URL(), cmaSrv.CAPEM(), cma.token),
+		dev.name: devservertest.WriteKubeconfigFor(t, devSrv.URL(), devSrv.CAPEM(), dev.token),
 	}
 
 	t.Run("api-resources", func(t *testing.T) {
 		outs := map[string]string{}
 		for name, kc := range configs {
-			out, errOut, err := runKubectl(t, kc, "api-resources", "--api-group=external.metrics.k8s.io", "--no-headers")
+			out, errOut, err := devservertest.Kubectl(t, kc, "api-resources", "--api-group=external.metrics.k8s.io", "--no-headers")
 			if err != nil {
 				t.Errorf("%s: kubectl api-resources: %v\n%s", name, err, errOut)
 			}
@@ -107,7 +52,7 @@ func TestKubectlParity(t *testing.T) {
 		path := emPath + "/namespaces/default/http_requests?labelSelector=env%3Dprod"
 		var lists [2]v1beta1.ExternalMetricValueList
 		for i, name := range []string{"cma", "devserver"} {
-			out, errOut, err := runKubectl(t, configs[name], "get", "--raw", path)
+			out, errOut, err := devservertest.Kubectl(t, configs[name], "get", "--raw", path)
 			if err != nil {
 				t.Fatalf("%s: kubectl get --raw: %v\n%s", name, err, errOut)
 			}
@@ -127,7 +72,7 @@ func TestKubectlParity(t *testing.T) {
 		} {
 			var msgs [2]string
 			for i, name := range []string{"cma", "devserver"} {
-				_, errOut, err := runKubectl(t, configs[name], "get", "--raw", path)
+				_, errOut, err := devservertest.Kubectl(t, configs[name], "get", "--raw", path)
 				if err == nil {
 					t.Errorf("%s: kubectl get --raw %s succeeded", name, path)
 				}

@@ -159,12 +159,12 @@ func boolString(b bool) string {
 	return "cluster"
 }
 
-// listWhy describes the real behaviour where a list case is known to
-// differ, for the failure message.
+// listWhy describes the real behaviour of a list case the devserver once
+// got wrong, for the failure message should it regress.
 var listWhy = map[string]string{
 	"metric name case": "the real server hands the metric name to the provider as written; the library's test-adapter " +
 		"(and this package's provider) match names exactly, so HTTP_Requests is an unknown metric (200, no items); " +
-		"the devserver matches names case-insensitively in every profile, not only datadog",
+		"the devserver must match names exactly in every profile but datadog",
 }
 
 func testLists(t *testing.T, cma, dev target) {
@@ -284,8 +284,8 @@ type statusCase struct {
 	// sameCode makes a known difference still fail on a different
 	// status code (for bodies that differ only cosmetically).
 	sameCode bool
-	// why, for an unexplained difference, describes the real server's
-	// behaviour for the lead.
+	// why describes the real server's behaviour where the devserver once
+	// differed, for the failure message should it regress.
 	why string
 }
 
@@ -302,13 +302,13 @@ func testStatuses(t *testing.T, cma, dev target) {
 		{name: "selector bad key", method: "GET", path: ns + "default/http_requests?labelSelector=-bad%3Dx"},
 		{name: "selector bad value", method: "GET", path: ns + "default/http_requests?labelSelector=app%3D%24x"},
 		{name: "selector bad escape", method: "GET", path: ns + "default/http_requests?labelSelector=%zz",
-			why: "the real server parses the query with Go's url.ParseQuery, which drops the badly escaped pair: the request is answered as if it had no labelSelector (200, every series); the devserver answers 400 BadRequest"},
+			why: "the real server parses the query with Go's url.ParseQuery, which drops the badly escaped pair: the request is answered as if it had no labelSelector (200, every series); the devserver must do the same"},
 		// (e) path shapes
 		{name: "namespace without metric", method: "GET", path: ns + "default"},
 		{name: "namespace slash", method: "GET", path: ns + "default/"},
 		{name: "namespaces only", method: "GET", path: ns},
 		{name: "empty namespace", method: "GET", path: ns + "/http_requests",
-			why: "the real server routes namespaces//<metric> to the provider with namespace \"\": 200 ExternalMetricValueList (items up to the provider: the library's test-adapter ignores namespaces and returns every match, a namespace-aware one none); the devserver answers 404 NotFound"},
+			why: "the real server routes namespaces//<metric> to the provider with namespace \"\": 200 ExternalMetricValueList (items up to the provider: the library's test-adapter ignores namespaces and returns every match, a namespace-aware one none); the devserver must answer a list too"},
 		{name: "extra segment", method: "GET", path: ns + "default/http_requests/extra"},
 		{name: "metric without namespace", method: "GET", path: emPath + "/http_requests"},
 		{name: "unknown version", method: "GET", path: "/apis/external.metrics.k8s.io/v2"},

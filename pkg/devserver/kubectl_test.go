@@ -1,14 +1,9 @@
 package devserver_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
 
@@ -16,39 +11,12 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
 )
 
-// kubectlPath finds the real kubectl: $KUBECTL, else kubectl on the PATH.
-func kubectlPath(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("KUBECTL"); p != "" {
-		return p
-	}
-	p, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl not found (set $KUBECTL or put it on the PATH)")
-	}
-	return p
-}
-
-func kubectl(t *testing.T, kubeconfig string, args ...string) (string, string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	home := t.TempDir()
-	args = append([]string{"--kubeconfig", kubeconfig, "--cache-dir", home + "/cache"}, args...)
-	cmd := exec.CommandContext(ctx, kubectlPath(t), args...)
-	cmd.Env = append(os.Environ(), "HOME="+home, "KUBECONFIG="+kubeconfig)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	return out.String(), errOut.String(), err
-}
-
 func TestKubectl(t *testing.T) {
-	kubectlPath(t)
+	devservertest.KubectlPath(t)
 	s := devservertest.New(t, devserver.Config{Scenario: testScenario()})
 	kc := devservertest.WriteKubeconfig(t, s, devservertest.Token)
 
-	out, errOut, err := kubectl(t, kc, "get", "--raw", nsPath+"default/http_requests?labelSelector=env%3Dprod,app%3Dweb")
+	out, errOut, err := devservertest.Kubectl(t, kc, "get", "--raw", nsPath+"default/http_requests?labelSelector=env%3Dprod,app%3Dweb")
 	if err != nil {
 		t.Fatalf("kubectl get --raw: %v\n%s", err, errOut)
 	}
@@ -60,7 +28,7 @@ func TestKubectl(t *testing.T) {
 		t.Errorf("list: %s", out)
 	}
 
-	out, errOut, err = kubectl(t, kc, "api-resources", "--api-group=external.metrics.k8s.io")
+	out, errOut, err = devservertest.Kubectl(t, kc, "api-resources", "--api-group=external.metrics.k8s.io")
 	if err != nil {
 		t.Fatalf("kubectl api-resources: %v\n%s", err, errOut)
 	}
@@ -77,16 +45,16 @@ func TestKubectl(t *testing.T) {
 	}
 
 	// Not found and unauthorized come back as kubectl errors.
-	_, errOut, err = kubectl(t, kc, "get", "--raw", nsPath+"default/no_such_metric")
+	_, errOut, err = devservertest.Kubectl(t, kc, "get", "--raw", nsPath+"default/no_such_metric")
 	if err == nil || !strings.Contains(errOut, "NotFound") && !strings.Contains(errOut, "could not find") {
 		t.Errorf("unknown metric: err %v, stderr %s", err, errOut)
 	}
 	bad := devservertest.WriteKubeconfig(t, s, "wrong-token")
-	_, errOut, err = kubectl(t, bad, "get", "--raw", nsPath+"default/http_requests")
+	_, errOut, err = devservertest.Kubectl(t, bad, "get", "--raw", nsPath+"default/http_requests")
 	if err == nil || !strings.Contains(errOut, "Unauthorized") {
 		t.Errorf("wrong token: err %v, stderr %s", err, errOut)
 	}
-	if _, errOut, err := kubectl(t, kc, "version"); err != nil {
+	if _, errOut, err := devservertest.Kubectl(t, kc, "version"); err != nil {
 		t.Errorf("kubectl version: %v\n%s", err, errOut)
 	}
 }

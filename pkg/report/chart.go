@@ -182,7 +182,7 @@ func buildChart(id string, canary *analysis.CanaryResult, m *analysis.MetricResu
 		}
 		t := chartTick{Pos: xOf(s), Label: strconv.Itoa(s)}
 		if at := stepTime[s]; n <= 12 && !at.IsZero() && !canary.Started.IsZero() && !at.Before(canary.Started) {
-			t.Sub = "+" + fmtDuration(at.Sub(canary.Started).Round(time.Second))
+			t.Sub = "+" + FormatDuration(at.Sub(canary.Started).Round(time.Second))
 		}
 		ch.XTicks = append(ch.XTicks, t)
 	}

@@ -109,13 +109,14 @@ func failureText(c *analysis.Check) string {
 	}
 }
 
-// fmtDuration renders a duration for people: "30s", "2m30s", "12.3ms".
-func fmtDuration(d time.Duration) string {
+// FormatDuration renders a duration for people, compactly: "850µs",
+// "12.3ms", "1.5s", "2m30s".
+func FormatDuration(d time.Duration) string {
 	switch {
 	case d == 0:
 		return "0s"
 	case d < 0:
-		return "-" + fmtDuration(-d)
+		return "-" + FormatDuration(-d)
 	case d < time.Millisecond:
 		return d.Round(time.Microsecond).String()
 	case d < time.Second:

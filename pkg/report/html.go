@@ -107,7 +107,7 @@ func WriteHTML(w io.Writer, r *analysis.Report) error {
 	page := htmlPage{
 		Started:  stamp(r.Started),
 		Finished: stamp(r.Finished),
-		Duration: fmtDuration(span(r.Started, r.Finished)),
+		Duration: FormatDuration(span(r.Started, r.Finished)),
 		Total:    len(r.Canaries),
 	}
 	for ci := range r.Canaries {
@@ -127,8 +127,8 @@ func WriteHTML(w io.Writer, r *analysis.Report) error {
 			FailedChecks: fmt.Sprintf("%d / %d", c.FailedChecks, c.Threshold),
 			Threshold:    c.Threshold,
 			OverLimit:    c.Threshold > 0 && c.FailedChecks >= c.Threshold,
-			Interval:     fmtDuration(c.Interval),
-			Duration:     fmtDuration(span(c.Started, c.Finished)),
+			Interval:     FormatDuration(c.Interval),
+			Duration:     FormatDuration(span(c.Started, c.Finished)),
 			Started:      stamp(c.Started),
 		}
 		if c.Strategy != "iterations" {
@@ -192,7 +192,7 @@ func WriteHTML(w io.Writer, r *analysis.Report) error {
 					Kind:    clean(ch.ErrorKind),
 					Message: clean(ch.Message),
 					Matched: ch.Matched,
-					Latency: fmtDuration(ch.Latency),
+					Latency: FormatDuration(ch.Latency),
 				}
 				if c.Strategy != "iterations" {
 					row.Weight = fmt.Sprintf("%d%%", ch.Weight)

@@ -49,15 +49,15 @@ func WriteJSON(w io.Writer, r *analysis.Report) error {
 	}
 	out := jsonReport{
 		Report:   *r,
-		Duration: fmtDuration(span(r.Started, r.Finished)),
+		Duration: FormatDuration(span(r.Started, r.Finished)),
 		Canaries: make([]jsonCanary, 0, len(r.Canaries)),
 	}
 	for ci := range r.Canaries {
 		c := &r.Canaries[ci]
 		jc := jsonCanary{
 			CanaryResult: *c,
-			IntervalText: fmtDuration(c.Interval),
-			Duration:     fmtDuration(span(c.Started, c.Finished)),
+			IntervalText: FormatDuration(c.Interval),
+			Duration:     FormatDuration(span(c.Started, c.Finished)),
 			Metrics:      make([]jsonMetric, 0, len(c.Metrics)),
 		}
 		for mi := range c.Metrics {
@@ -78,7 +78,7 @@ func WriteJSON(w io.Writer, r *analysis.Report) error {
 				if err := finite(ch.Min, ch.Max); err != nil {
 					return fmt.Errorf("report: canary %s metric %q step %d: range %w", canaryID(c), m.Name, ch.Step, err)
 				}
-				jm.Checks = append(jm.Checks, jsonCheck{Check: ch, LatencyText: fmtDuration(ch.Latency)})
+				jm.Checks = append(jm.Checks, jsonCheck{Check: ch, LatencyText: FormatDuration(ch.Latency)})
 			}
 			jc.Metrics = append(jc.Metrics, jm)
 		}

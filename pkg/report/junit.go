@@ -118,7 +118,7 @@ func WriteJUnit(w io.Writer, r *analysis.Report) error {
 				{"weight", strconv.Itoa(c.Weight)},
 				{"failedChecks", strconv.Itoa(c.FailedChecks)},
 				{"threshold", strconv.Itoa(c.Threshold)},
-				{"interval", fmtDuration(c.Interval)},
+				{"interval", FormatDuration(c.Interval)},
 				{"source", c.Source},
 			},
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/cmd/connflags"
 	"github.com/extmetrics/extmetrics/pkg/provider"
 	grammar "github.com/extmetrics/extmetrics/pkg/query"
+	"github.com/extmetrics/extmetrics/pkg/report"
 )
 
 // now is the clock ages are computed with.
@@ -153,13 +154,13 @@ func toOutput(res *provider.Result) ResultOutput {
 		Value:     res.Value,
 		Aggregate: res.Aggregate,
 		Matched:   res.Matched,
-		Latency:   fmtDuration(res.Latency),
+		Latency:   report.FormatDuration(res.Latency),
 		Items:     make([]ItemOutput, 0, len(res.Items)),
 	}
 	for _, it := range res.Items {
 		age := "unknown"
 		if !it.Timestamp.IsZero() {
-			age = fmtDuration(t.Sub(it.Timestamp).Round(time.Second))
+			age = report.FormatDuration(t.Sub(it.Timestamp).Round(time.Second))
 		}
 		out.Items = append(out.Items, ItemOutput{
 			MetricName: it.MetricName, Labels: it.Labels, Timestamp: it.Timestamp, Age: age,

@@ -14,6 +14,7 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 	"github.com/extmetrics/extmetrics/pkg/cmd/connflags"
 	"github.com/extmetrics/extmetrics/pkg/provider"
+	"github.com/extmetrics/extmetrics/pkg/report"
 )
 
 // StatusOutput is the -o json|yaml output of status. It never holds secret material.
@@ -74,7 +75,7 @@ settings. Tokens are never printed. Exit status: 0 online, 1 offline, 2 usage er
 			st.ClientCertSubject = certSubject(&conn, base)
 
 			hr, err := p.Health(commandContext(cmd))
-			st.Latency = fmtDuration(hr.Latency)
+			st.Latency = report.FormatDuration(hr.Latency)
 			st.Online = hr.Online && err == nil
 			st.Versions = hr.Versions
 			if err != nil {

@@ -6,9 +6,12 @@
 package devservertest
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -73,10 +76,17 @@ func HTTPClient(s *devserver.Server) *http.Client {
 // temporary directory of t and returns its path.
 func WriteKubeconfig(t testing.TB, s *devserver.Server, token string) string {
 	t.Helper()
+	return WriteKubeconfigFor(t, s.URL(), s.CAPEM(), token)
+}
+
+// WriteKubeconfigFor writes a kubeconfig for any server (URL, CA PEM, token)
+// in a temporary directory of t and returns its path.
+func WriteKubeconfigFor(t testing.TB, server string, caPEM []byte, token string) string {
+	t.Helper()
 	cfg := clientcmdapi.NewConfig()
 	cluster := clientcmdapi.NewCluster()
-	cluster.Server = s.URL()
-	cluster.CertificateAuthorityData = s.CAPEM()
+	cluster.Server = server
+	cluster.CertificateAuthorityData = caPEM
 	cfg.Clusters["devserver"] = cluster
 	user := clientcmdapi.NewAuthInfo()
 	user.Token = token
@@ -92,4 +102,34 @@ func WriteKubeconfig(t testing.TB, s *devserver.Server, token string) string {
 		t.Fatalf("devservertest: write kubeconfig: %v", err)
 	}
 	return path
+}
+
+// KubectlPath finds the real kubectl: $KUBECTL, else kubectl on the PATH.
+// It skips the test when there is none.
+func KubectlPath(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("KUBECTL"); p != "" {
+		return p
+	}
+	p, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl not found (set $KUBECTL or put it on the PATH)")
+	}
+	return p
+}
+
+// Kubectl runs the real kubectl with the kubeconfig, a private HOME and
+// cache directory, and a 60 s limit; it returns stdout, stderr and the error.
+func Kubectl(t testing.TB, kubeconfig string, args ...string) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	home := t.TempDir()
+	args = append([]string{"--kubeconfig", kubeconfig, "--cache-dir", filepath.Join(home, "cache")}, args...)
+	cmd := exec.CommandContext(ctx, KubectlPath(t), args...)
+	cmd.Env = append(os.Environ(), "HOME="+home, "KUBECONFIG="+kubeconfig)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	return out.String(), errOut.String(), err
 }
