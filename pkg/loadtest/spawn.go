@@ -106,6 +106,9 @@ func (cfg *SpawnConfig) normalize() error {
 	return nil
 }
 
+// childEnv marks the environment of a spawned devserver.
+const childEnv = "EXTMETRICS_LOADTEST_CHILD"
+
 var listeningRE = regexp.MustCompile(`listening on (https?://[^\s()]+)`)
 
 func randomToken() (string, error) {
@@ -124,6 +127,11 @@ func randomToken() (string, error) {
 func Spawn(ctx context.Context, cfg SpawnConfig) (*Devserver, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
+	}
+	// A spawned process that spawns again (say, a test binary standing in
+	// for extmetrics) would recurse: refuse.
+	if os.Getenv(childEnv) != "" {
+		return nil, errors.New("refusing to spawn a devserver from a process that was itself spawned by loadtest")
 	}
 	exe := cfg.Executable
 	if exe == "" {
@@ -153,7 +161,7 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Devserver, error) {
 	args := append([]string{"devserver", "--addr", "127.0.0.1:0", "--write-ca", d.CAFile, "--token", token, "--scenario", scenarioFile}, cfg.Args...)
 	d.cmd = exec.Command(exe, args...)
 	d.cmd.Stderr = d.stderr
-	d.cmd.Env = append(os.Environ(), cfg.Env...)
+	d.cmd.Env = append(append(os.Environ(), childEnv+"=1"), cfg.Env...)
 	stdout, err := d.cmd.StdoutPipe()
 	if err != nil {
 		return fail(err)

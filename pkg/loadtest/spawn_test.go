@@ -146,6 +146,10 @@ func TestSpawnFailures(t *testing.T) {
 	if _, err := Spawn(context.Background(), SpawnConfig{Series: -1}); err == nil {
 		t.Error("negative series accepted")
 	}
+	t.Setenv(childEnv, "1")
+	if _, err := spawnFake(t, "serve", SpawnConfig{}); err == nil || !strings.Contains(err.Error(), "itself spawned") {
+		t.Errorf("spawn from a spawned process: got %v", err)
+	}
 }
 
 func TestGenerateScenarioParses(t *testing.T) {
