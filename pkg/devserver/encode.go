@@ -18,10 +18,12 @@ import (
 
 const listHead = `{"kind":"ExternalMetricValueList","apiVersion":"` + GroupVersion + `","metadata":{},"items":[`
 
-// encoder is a reusable output buffer plus scratch space for sorting labels.
+// encoder is a reusable output buffer plus scratch space for sorting labels
+// and for the values looked up.
 type encoder struct {
 	buf  []byte
 	keys []string
+	vals []scenario.Value
 }
 
 var encoderPool = sync.Pool{New: func() any { return &encoder{buf: make([]byte, 0, 1024)} }}
@@ -29,12 +31,14 @@ var encoderPool = sync.Pool{New: func() any { return &encoder{buf: make([]byte, 
 func getEncoder() *encoder { return encoderPool.Get().(*encoder) }
 
 func putEncoder(e *encoder) {
-	if cap(e.buf) > 1<<20 { // let huge buffers go
+	if cap(e.buf) > 1<<20 || cap(e.vals) > 4096 { // let huge buffers go
 		return
 	}
 	e.buf = e.buf[:0]
 	clear(e.keys)
 	e.keys = e.keys[:0]
+	clear(e.vals[:cap(e.vals)]) // no references into an old scenario
+	e.vals = e.vals[:0]
 	encoderPool.Put(e)
 }
 

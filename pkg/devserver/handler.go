@@ -245,7 +245,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, id *identity,
 	if !id.allows(ns) {
 		return writeStatus(w, statusForbidden(id.name, metric, ns))
 	}
-	sel, err := s.sels.get(r.URL.RawQuery)
+	match, err := s.sels.get(r.URL.RawQuery)
 	if err != nil {
 		return writeAPIError(w, apierrors.NewBadRequest(err.Error()))
 	}
@@ -272,7 +272,8 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, id *identity,
 			return code
 		}
 	} else {
-		values, known := s.store.Lookup(ns, metric, sel)
+		values, known := s.store.AppendLookup(e.vals[:0], ns, metric, match)
+		e.vals = values // keep the (maybe grown) array for the next request
 		values, known = s.exactName(values, known, metric)
 		if !known && s.cfg.Profile == ProfilePrometheusAdapter {
 			return writeStatus(w, statusMetricNotFound(metric))
@@ -386,32 +387,37 @@ func clip(s string) string {
 // raw, still escaped, query value, so a repeated selector costs one map
 // lookup. It stops growing at maxSelectors.
 type selectorCache struct {
-	m sync.Map // escaped labelSelector value -> labels.Selector
+	m sync.Map // escaped labelSelector value -> *scenario.Matcher
 	n atomic.Int64
 }
 
 const maxSelectors = 4096
 
-// get returns the selector of a request's raw query (everything when it has
-// no labelSelector); errors are for a 400 answer.
-func (c *selectorCache) get(rawQuery string) (labels.Selector, error) {
+// matchEverything is the matcher of a request without a labelSelector.
+var matchEverything = scenario.NewMatcher(labels.Everything())
+
+// get returns the selector of a request's raw query, prepared for
+// Store.AppendLookup (everything when it has no labelSelector); errors are
+// for a 400 answer.
+func (c *selectorCache) get(rawQuery string) (*scenario.Matcher, error) {
 	escaped, raw, ok := queryParam(rawQuery, "labelSelector")
 	if !ok || raw == "" {
-		return labels.Everything(), nil
+		return matchEverything, nil
 	}
 	if v, ok := c.m.Load(escaped); ok {
-		return v.(labels.Selector), nil
+		return v.(*scenario.Matcher), nil
 	}
 	sel, err := c.parse(raw)
 	if err != nil {
 		return nil, err
 	}
+	m := scenario.NewMatcher(sel)
 	if c.n.Load() < maxSelectors {
-		if _, loaded := c.m.LoadOrStore(escaped, sel); !loaded {
+		if _, loaded := c.m.LoadOrStore(escaped, m); !loaded {
 			c.n.Add(1)
 		}
 	}
-	return sel, nil
+	return m, nil
 }
 
 func (c *selectorCache) parse(raw string) (labels.Selector, error) {

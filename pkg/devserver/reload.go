@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/extmetrics/extmetrics/pkg/scenario"
@@ -31,6 +32,9 @@ func (s *Server) reloadLocked(trigger string) error {
 		return err
 	}
 	s.store.Load(sc)
+	if s.cfg.ReleaseMemory {
+		debug.FreeOSMemory()
+	}
 	s.metrics.reloads.WithLabelValues("ok").Inc()
 	s.log.Info("scenario reloaded", "file", path, "trigger", trigger)
 	return nil

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -69,6 +70,13 @@ type Config struct {
 	// DatadogMaxAge is the age past which the datadog profile calls a
 	// metric stale; default DefaultDatadogMaxAge.
 	DatadogMaxAge time.Duration
+	// ReleaseMemory, when set, runs a garbage collection and returns the
+	// freed memory to the operating system (debug.FreeOSMemory) once Start
+	// has loaded the scenario and after every successful reload, so that
+	// the garbage of parsing the scenario does not stay resident. It stops
+	// the whole process for about a millisecond: meant for a process that
+	// runs one server (the devserver command), not for tests.
+	ReleaseMemory bool
 }
 
 // Server is a running development External Metrics API server.
@@ -143,6 +151,7 @@ func New(cfg Config) (*Server, error) {
 	switch {
 	case cfg.Scenario != nil:
 		s.store.Load(cfg.Scenario)
+		s.cfg.Scenario = nil // the store copied what it needs
 	case cfg.ScenarioFile != "":
 		sc, err := scenario.LoadFile(cfg.ScenarioFile)
 		if err != nil {
@@ -266,6 +275,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			defer s.wg.Done()
 			s.watch(runCtx)
 		}()
+	}
+	if cfg.ReleaseMemory {
+		debug.FreeOSMemory()
 	}
 	s.log.Info("devserver listening", "url", s.url, "profile", cfg.Profile, "auth", s.auth.enabled(),
 		"admin_token", s.auth.hasAdmin, "mtls", cfg.ClientCAFile != "", "ca_file", s.caFile)

@@ -117,7 +117,8 @@ func TestReloadExplicit(t *testing.T) {
 	if err := os.WriteFile(path, []byte("metrics: [{name: m, value: 1}]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := devservertest.New(t, devserver.Config{ScenarioFile: path, ReloadInterval: -1})
+	// ReleaseMemory (what the command sets) runs after the start and the reload.
+	s := devservertest.New(t, devserver.Config{ScenarioFile: path, ReloadInterval: -1, ReleaseMemory: true})
 	if err := os.WriteFile(path, []byte("metrics: [{name: m, value: 2}, {name: n, value: 3}]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

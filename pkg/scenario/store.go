@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/utils/clock"
 )
 
@@ -132,11 +133,27 @@ func distinctNames(all []*series) []string {
 // A nil sel matches everything. Values come in scenario order, admin-added
 // series last.
 func (s *Store) Lookup(namespace, metric string, sel labels.Selector) (values []Value, known bool) {
+	m := Matcher{sel: sel, all: sel == nil || sel.Empty()}
+	return s.lookup(nil, namespace, metric, &m, true)
+}
+
+// AppendLookup is Lookup with a prepared Matcher (nil matches everything),
+// appending the values to dst, whose array it reuses when large enough: a
+// server answering many requests keeps one dst per worker and allocates
+// nothing. dst's old elements are overwritten only past len(dst).
+func (s *Store) AppendLookup(dst []Value, namespace, metric string, m *Matcher) (values []Value, known bool) {
+	if m == nil {
+		m = &matchEverything
+	}
+	return s.lookup(dst, namespace, metric, m, false)
+}
+
+func (s *Store) lookup(dst []Value, namespace, metric string, m *Matcher, size bool) (values []Value, known bool) {
 	snap := s.snap.Load()
 	key := strings.ToLower(metric) // no allocation when already lower case
 	list := snap.byName[key]
 	if len(list) == 0 {
-		return nil, false
+		return dst, false
 	}
 	now := s.clk.Now()
 	elapsed := now.Sub(s.start)
@@ -144,27 +161,29 @@ func (s *Store) Lookup(namespace, metric string, sel labels.Selector) (values []
 		elapsed = 0
 	}
 	stale := snap.fault(key).StaleBy
-	matchAll := sel == nil || sel.Empty()
-	// Size the result once: the series in the namespace bound the matches.
-	n := len(list)
-	if namespace != "" {
-		n = 0
-		for _, se := range list {
-			if se.namespace == namespace {
-				n++
+	if size {
+		// Size the result once: the series in the namespace bound the matches.
+		n := len(list)
+		if namespace != "" {
+			n = 0
+			for _, se := range list {
+				if se.namespace == namespace {
+					n++
+				}
+			}
+			if n == 0 {
+				return dst, false
 			}
 		}
-		if n == 0 {
-			return nil, false
-		}
+		dst = make([]Value, 0, n)
 	}
-	values = make([]Value, 0, n)
+	values = dst
 	for _, se := range list {
 		if namespace != "" && se.namespace != namespace {
 			continue
 		}
 		known = true
-		if !matchAll && !sel.Matches(labels.Set(se.labels)) {
+		if !m.Matches(se.labels) {
 			continue
 		}
 		poll := se.polls.Add(1) - 1
@@ -177,6 +196,70 @@ func (s *Store) Lookup(namespace, metric string, sel labels.Selector) (values []
 		})
 	}
 	return values, known
+}
+
+// Matcher is a label selector prepared for AppendLookup. A selector made
+// only of equality requirements (k=v, k==v), the common case, compares the
+// series' labels directly instead of going through labels.Selector; any
+// other selector is asked with Matches. Build one per distinct selector and
+// reuse it: it is immutable and safe for concurrent use.
+type Matcher struct {
+	sel labels.Selector
+	all bool        // matches everything
+	eq  []labelPair // when non-nil: the selector is exactly these equalities
+}
+
+type labelPair struct{ key, value string }
+
+var matchEverything = Matcher{sel: labels.Everything(), all: true}
+
+// NewMatcher prepares sel (nil matches everything).
+func NewMatcher(sel labels.Selector) *Matcher {
+	m := &Matcher{sel: sel, all: sel == nil || sel.Empty()}
+	if m.all {
+		return m
+	}
+	reqs, selectable := sel.Requirements()
+	if !selectable || len(reqs) == 0 {
+		return m
+	}
+	eq := make([]labelPair, 0, len(reqs))
+	for i := range reqs {
+		r := &reqs[i]
+		vals := r.ValuesUnsorted()
+		switch op := r.Operator(); {
+		case (op == selection.Equals || op == selection.DoubleEquals) && len(vals) == 1:
+			eq = append(eq, labelPair{r.Key(), vals[0]})
+		default:
+			return m
+		}
+	}
+	m.eq = eq
+	return m
+}
+
+// Selector is the label selector m was made from (labels.Everything for nil).
+func (m *Matcher) Selector() labels.Selector {
+	if m.sel == nil {
+		return labels.Everything()
+	}
+	return m.sel
+}
+
+// Matches reports whether a series with these labels is selected.
+func (m *Matcher) Matches(lbls map[string]string) bool {
+	switch {
+	case m.all:
+		return true
+	case m.eq != nil:
+		for _, p := range m.eq {
+			if v, ok := lbls[p.key]; !ok || v != p.value {
+				return false
+			}
+		}
+		return true
+	}
+	return m.sel.Matches(labels.Set(lbls))
 }
 
 // MetricNames lists the distinct metric names served (sorted, as written;

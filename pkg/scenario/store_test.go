@@ -76,6 +76,17 @@ func TestLookupSelectors(t *testing.T) {
 		if known != c.known || fmt.Sprint(got) != fmt.Sprint(c.want) {
 			t.Errorf("%s/%s?%s: got %v known=%v, want %v known=%v", c.ns, c.metric, c.sel, got, known, c.want, c.known)
 		}
+		// AppendLookup with a prepared Matcher, into a reused array, agrees.
+		sel, _ := labels.Parse(c.sel)
+		dst := make([]Value, 1, 8)
+		vals, known := s.AppendLookup(dst, c.ns, c.metric, NewMatcher(sel))
+		got = got[:0]
+		for _, v := range vals[1:] {
+			got = append(got, v.Value)
+		}
+		if known != c.known || fmt.Sprint(got) != fmt.Sprint(c.want) || len(vals) > 1 && &vals[0] != &dst[0] {
+			t.Errorf("AppendLookup %s/%s?%s: got %v known=%v, want %v known=%v (or a new array)", c.ns, c.metric, c.sel, got, known, c.want, c.known)
+		}
 	}
 	vals, _ := s.Lookup("default", "MIXED_CASE", nil)
 	if len(vals) != 1 || vals[0].Metric != "Mixed_Case" || vals[0].Labels == nil {
