@@ -3,14 +3,10 @@
 package cmd
 
 import (
-	"context"
-	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -64,34 +60,5 @@ func wrapArgs(c *cobra.Command) {
 // Main runs the command line and returns the process exit code.
 // SIGINT and SIGTERM cancel the command's context.
 func Main(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	root := NewRoot()
-	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
-	if err != nil {
-		if msg := err.Error(); msg != "" && !isSilent(err) {
-			fmt.Fprintln(stderr, "Error:", msg)
-		}
-		code := cmdutil.Code(err)
-		if code == cmdutil.ExitFailure && isCobraUsage(err) {
-			code = cmdutil.ExitUsage
-		}
-		return code
-	}
-	return cmdutil.ExitOK
-}
-
-func isSilent(err error) bool {
-	ee, ok := err.(*cmdutil.ExitError)
-	return ok && ee.Err == nil
-}
-
-// isCobraUsage recognises cobra's own errors for unknown commands and flags.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	return strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "unknown flag") ||
-		strings.HasPrefix(msg, "unknown shorthand flag") || strings.Contains(msg, "flag needs an argument")
+	return cmdutil.Execute(NewRoot(), args, stdout, stderr)
 }

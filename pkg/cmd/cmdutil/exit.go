@@ -3,8 +3,16 @@
 package cmdutil
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
 // Exit codes used by every command.
@@ -51,4 +59,35 @@ func Code(err error) int {
 		return ee.Code
 	}
 	return ExitFailure
+}
+
+// Execute runs root with args and returns the process exit code: errors are
+// printed to stderr as "Error: ...", usage errors (cobra's own included)
+// give ExitUsage. SIGINT and SIGTERM cancel the command's context.
+func Execute(root *cobra.Command, args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Err != nil {
+		fmt.Fprintln(stderr, "Error:", err.Error())
+	}
+	code := Code(err)
+	if code == ExitFailure && isCobraUsage(err) {
+		code = ExitUsage
+	}
+	return code
+}
+
+// isCobraUsage recognises cobra's own errors for unknown commands and flags.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "unknown flag") ||
+		strings.HasPrefix(msg, "unknown shorthand flag") || strings.Contains(msg, "flag needs an argument")
 }

@@ -77,6 +77,7 @@ reads its memory from /proc and stops it: a one-command benchmark.`,
 	f.IntVar(&o.names, "metric-names", lt.DefaultMetricNames, "with --spawn: metric names the series are spread over")
 	f.StringVar(&o.namespace, "namespace", "default", "with --spawn: namespace of the generated series")
 	f.StringArrayVar(&o.spawnArgs, "spawn-arg", nil, "with --spawn: extra devserver argument (repeatable), e.g. --spawn-arg=--profile=cma")
+	f.StringVar(&o.executable, "spawn-binary", "", "with --spawn: the `BINARY` to run as \"BINARY devserver ...\" (default: this extmetrics; extmetrics-devserver maps less memory)")
 	f.StringArrayVar(&o.spawnEnv, "spawn-env", nil, "with --spawn: extra NAME=VALUE environment variable for the devserver (repeatable), e.g. --spawn-env=GOGC=50")
 	return c
 }
@@ -125,7 +126,7 @@ func (o *options) execute(cmd *cobra.Command, args []string) error {
 		if len(args) == 0 {
 			return cmdutil.Usagef("give the URL(s) to load, or --spawn")
 		}
-		for _, name := range []string{"series", "metric-names", "namespace", "spawn-arg", "spawn-env"} {
+		for _, name := range []string{"series", "metric-names", "namespace", "spawn-arg", "spawn-env", "spawn-binary"} {
 			if fs.Changed(name) {
 				return cmdutil.Usagef("--%s needs --spawn", name)
 			}
