@@ -92,6 +92,61 @@ func WriteSummary(w io.Writer, r *analysis.Report) error {
 	return nil
 }
 
+// WriteChecks writes one row per check, for `analyze --once` (a lint of
+// templates): the rendered query, the value, the range and the outcome, with
+// the error message of a failed check.
+//
+//	CANARY        METRIC      QUERY                                      VALUE  RANGE   RESULT
+//	shop/checkout  error-rate  datadogmetric@shop:checkout-error-rate  0.4    ≤ 2     ✓ pass
+//	shop/checkout  latency     shop/p99?labelSelector=app%3Dcheckout   -      ≤ 500   ✗ not-found: metric not found ...
+func WriteChecks(w io.Writer, r *analysis.Report) error {
+	if r == nil {
+		return errors.New("report: nil report")
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(cols ...string) {
+		for i, c := range cols {
+			cols[i] = strings.ReplaceAll(clean(c), "\t", " ")
+		}
+		fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	}
+	row("CANARY", "METRIC", "QUERY", "VALUE", "RANGE", "RESULT")
+	for ci := range r.Canaries {
+		c := &r.Canaries[ci]
+		for mi := range c.Metrics {
+			m := &c.Metrics[mi]
+			for ki := range m.Checks {
+				k := &m.Checks[ki]
+				min, max := checkBounds(k, m)
+				value := "-"
+				if k.HasValue {
+					value = fmtValue(k.Value)
+				}
+				result := "✓ pass"
+				if !k.Passed {
+					kind := k.ErrorKind
+					if kind == "" {
+						kind = "failed"
+					}
+					result = "✗ " + kind
+					if k.Message != "" {
+						result += ": " + k.Message
+					}
+				}
+				query := k.Query
+				if query == "" {
+					query = m.Query
+				}
+				row(canaryID(c), m.Name, query, value, rangeText(min, max), result)
+			}
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("report: writing checks: %w", err)
+	}
+	return nil
+}
+
 // lastValueText is the value (with the violated bound on a failure) or the
 // error kind; the range has its own column.
 func lastValueText(c *analysis.Check, min, max *float64) string {

@@ -68,3 +68,38 @@ func TestSummaryOddCases(t *testing.T) {
 		t.Errorf("canary without metrics: %q", buf.String())
 	}
 }
+
+func TestWriteChecks(t *testing.T) {
+	lo, hi := 0.0, 1.0
+	r := &analysis.Report{Canaries: []analysis.CanaryResult{{
+		Name: "podinfo", Namespace: "demo", Verdict: analysis.Failed,
+		Metrics: []analysis.MetricResult{
+			{Name: "error-rate", Query: "demo/errors?labelSelector=app%3Dpodinfo", Min: &lo, Max: &hi, Checks: []analysis.Check{
+				{Metric: "error-rate", Query: "demo/errors?labelSelector=app%3Dpodinfo", HasValue: true, Value: 0.25, Min: &lo, Max: &hi, Passed: true},
+			}},
+			{Name: "latency", Query: "demo/p99", Max: &hi, Checks: []analysis.Check{
+				{Metric: "latency", Query: "demo/p99", Max: &hi, ErrorKind: "not-found", Message: "metric not found: p99\x1b[31m"},
+			}},
+		},
+	}}}
+	var b strings.Builder
+	if err := WriteChecks(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want header + 2 rows, got:\n%s", out)
+	}
+	for _, want := range []string{"QUERY", "demo/errors?labelSelector=app%3Dpodinfo", "0.25", "✓ pass", "demo/p99", "✗ not-found: metric not found: p99"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\x1b") {
+		t.Errorf("control characters reach the terminal:\n%q", out)
+	}
+	if err := WriteChecks(&b, nil); err == nil {
+		t.Error("nil report: no error")
+	}
+}

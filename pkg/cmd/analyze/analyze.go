@@ -255,7 +255,11 @@ func (r *Run) write(rep *analysis.Report) error {
 		errs = append(errs, report.WriteJSON(stdout, rep))
 	case "none":
 	default:
-		errs = append(errs, report.WriteSummary(stdout, rep))
+		if r.Once {
+			errs = append(errs, report.WriteChecks(stdout, rep))
+		} else {
+			errs = append(errs, report.WriteSummary(stdout, rep))
+		}
 	}
 	return errors.Join(errs...)
 }
