@@ -2,10 +2,16 @@
 // servers and reaches the verdict Flagger would reach, with every check kept
 // for the report.
 //
-// Build an Engine with New(Options{Factory: NewProviderFactory(base, opts)}),
-// load and resolve canaries with package flagger, then call Run (the loop) or
-// Once (each check once, a lint). Tests can plug in any Querier through
-// Options.Factory and a fake clock through Options.Clock.
+// The entry point is Runner: Load reads and resolves Flagger YAML (package
+// flagger), Runner.Run builds one provider per MetricTemplate with the one
+// connection rule (Connection: a template with an address is self-contained,
+// one without uses Connection.Default and the base config) and runs the
+// Engine; report.WriteFiles writes the result. The analyze and demo commands
+// and services (the gate) use it, and it returns plain errors. The Engine
+// underneath can be built directly with New(Options{Factory: ...}): Run
+// (the loop) or Once (each check once, a lint). Tests can plug in any
+// Querier through Runner.Factory or Options.Factory and a fake clock through
+// Clock.
 //
 // Semantics, as Flagger's scheduler (pkg/controller/scheduler.go and
 // scheduler_metrics.go) runs them:

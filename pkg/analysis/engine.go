@@ -31,17 +31,16 @@ type Querier interface {
 // the provider's secretRef (nil without one).
 type ProviderFactory func(spec provider.Spec) (Querier, error)
 
-// NewProviderFactory is the default factory: provider.New with a base
-// rest.Config (the aggregation layer, used when a template has no address;
-// may be nil when every template has one) and the caller's options.
+// NewProviderFactory is the default factory: Connection{Base: base,
+// Options: opts}.Factory(). The base rest.Config (the aggregation layer; may
+// be nil when every template has an address) is used only for templates
+// without spec.provider.address — see Connection for the rule.
 func NewProviderFactory(base *rest.Config, opts provider.Options) ProviderFactory {
-	return func(spec provider.Spec) (Querier, error) {
-		p, err := provider.New(base, spec, opts)
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
+	c := Connection{Options: opts}
+	if base != nil {
+		c.Base = func() (*rest.Config, error) { return base, nil }
 	}
+	return c.Factory()
 }
 
 // Options configure an Engine.

@@ -24,6 +24,13 @@ func IsTerminal(f *os.File) bool {
 	return term.IsTerminal(int(f.Fd()))
 }
 
+// NewProgressTo is NewProgress redrawing in place when w is a terminal
+// (an *os.File for which IsTerminal holds) and logging lines otherwise.
+func NewProgressTo(w io.Writer) *Progress {
+	f, _ := w.(*os.File)
+	return NewProgress(w, IsTerminal(f))
+}
+
 // Progress is an analysis.Observer that shows the analysis as it runs.
 //
 // On a terminal it keeps one line per canary (in the order the canaries

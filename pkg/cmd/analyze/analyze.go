@@ -1,27 +1,23 @@
-// Package analyze is the `extmetrics analyze` command: it loads Flagger Canary,
-// MetricTemplate and Secret YAML (package flagger), runs the canary analyses
-// against External Metrics API servers as Flagger would (package analysis),
-// shows live progress and writes the reports (package report).
+// Package analyze is the `extmetrics analyze` command: it wires its flags to
+// the library's entry point, analysis.Load and analysis.Runner (Flagger
+// Canary, MetricTemplate and Secret YAML run against External Metrics API
+// servers as Flagger would, with the connection rule of analysis.Connection),
+// shows live progress and writes the reports (report.WriteFiles).
 package analyze
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/rest"
 
 	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 	"github.com/extmetrics/extmetrics/pkg/cmd/connflags"
 	"github.com/extmetrics/extmetrics/pkg/flagger"
-	"github.com/extmetrics/extmetrics/pkg/provider"
 	"github.com/extmetrics/extmetrics/pkg/report"
 )
 
@@ -97,191 +93,49 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 		return cmdutil.Usage(err)
 	}
 
-	set, err := flagger.Load(o.files, flagger.Options{DefaultNamespace: o.namespace, Stdin: stdin})
-	if err != nil {
-		return cmdutil.Usage(err)
-	}
-	resolved, err := set.Resolve()
+	resolved, notes, err := analysis.Load(o.files, flagger.Options{DefaultNamespace: o.namespace, Stdin: stdin})
 	if !o.quiet {
-		for _, n := range set.Notes {
+		for _, n := range notes {
 			fmt.Fprintln(stderr, "note:", n)
 		}
 	}
 	if err != nil {
 		return cmdutil.Usage(err)
 	}
-	if len(resolved) == 0 {
-		return cmdutil.Usagef("no Canary (flagger.app/v1beta1) found in %v", o.files)
-	}
 
-	run := Run{
-		Factory:  o.factory(),
-		Interval: o.interval,
-		Once:     o.once,
-		Format:   o.output,
-		JUnit:    o.junit,
-		HTML:     o.html,
-		Stdout:   stdout,
+	runner := analysis.Runner{
+		Connection: analysis.Connection{Base: o.conn.BaseConfig, Default: o.conn.Spec(), Options: o.conn.Options()},
+		Interval:   o.interval,
+		Once:       o.once,
 	}
 	if !o.quiet {
-		run.Progress, run.Log = stderr, stderr
+		runner.Observer = report.NewProgressTo(stderr)
 	}
-	rep, err := run.Execute(ctx, resolved)
+	rep, err := runner.Run(ctx, resolved)
 	if err != nil {
-		return err
+		return cmdutil.Usage(err)
+	}
+	var log io.Writer
+	if !o.quiet {
+		log = stderr
+	}
+	files := report.WriteFiles(rep, report.Files{JUnit: o.junit, HTML: o.html}, log)
+	var out error
+	switch {
+	case o.output == "json":
+		out = report.WriteJSON(stdout, rep)
+	case o.once:
+		out = report.WriteChecks(stdout, rep)
+	default:
+		out = report.WriteSummary(stdout, rep)
+	}
+	if err := errors.Join(files, out); err != nil {
+		return cmdutil.Failure(err)
 	}
 	for _, c := range rep.Canaries {
 		if c.Verdict != analysis.Succeeded {
 			return cmdutil.Silent(cmdutil.ExitFailure)
 		}
-	}
-	return nil
-}
-
-// Run is the part of `extmetrics analyze` after loading: it runs the
-// analysis of resolved canaries with live progress, prints the result and
-// writes the report files. `extmetrics demo` shares it.
-type Run struct {
-	// Factory builds the providers (required).
-	Factory analysis.ProviderFactory
-	// Interval, when > 0, replaces every canary's analysis interval.
-	Interval time.Duration
-	// Once runs every check once instead of the analysis loop.
-	Once bool
-	// Format of the result on Stdout: "text" (summary table, the default),
-	// "json" (the report) or "none".
-	Format string
-	// Files to write ("" for none): the JSON report, JUnit XML, HTML page.
-	JSON, JUnit, HTML string
-	// Stdout receives the result (nil: discarded).
-	Stdout io.Writer
-	// Progress, when set, receives live progress (in place when it is a
-	// terminal, else one line per event).
-	Progress io.Writer
-	// Log, when set, receives one "wrote FILE" line per file written.
-	Log io.Writer
-}
-
-// Execute runs the analysis and writes its result. The report is returned
-// whatever the verdicts (an interrupted run gives a partial report with
-// Aborted canaries, written like any other). Errors carry exit codes
-// (package cmdutil): a configuration problem found before any query ran is
-// a usage error (2); a file or output that could not be written is a
-// failure (1), returned together with the report.
-func (r *Run) Execute(ctx context.Context, resolved []*flagger.Resolved) (*analysis.Report, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	var observer analysis.Observer
-	if r.Progress != nil {
-		f, _ := r.Progress.(*os.File)
-		observer = report.NewProgress(r.Progress, report.IsTerminal(f))
-	}
-	engine := analysis.New(analysis.Options{Factory: r.Factory, Interval: r.Interval, Observer: observer})
-	var (
-		rep *analysis.Report
-		err error
-	)
-	if r.Once {
-		rep, err = engine.Once(ctx, resolved)
-	} else {
-		rep, err = engine.Run(ctx, resolved)
-	}
-	if err != nil {
-		return nil, cmdutil.Usage(err)
-	}
-	if err := r.write(rep); err != nil {
-		return rep, cmdutil.Failure(err)
-	}
-	return rep, nil
-}
-
-// factory builds providers: a template with an address is self-contained
-// (its secret gives token and CA, as in Flagger); one without uses --server,
-// else the kubeconfig's cluster, loaded only when such a template exists.
-// The connection flags' options (timeout, files) apply to all.
-func (o *options) factory() analysis.ProviderFactory {
-	var (
-		once    sync.Once
-		base    *rest.Config
-		baseErr error
-	)
-	opts := o.conn.Options()
-	return func(spec provider.Spec) (analysis.Querier, error) {
-		var b *rest.Config
-		if spec.Address == "" {
-			once.Do(func() { base, baseErr = o.conn.BaseConfig() })
-			if baseErr != nil {
-				return nil, fmt.Errorf("no spec.provider.address, so the cluster's aggregation layer is used: %w", baseErr)
-			}
-			b = base
-			flagSpec := o.conn.Spec()
-			spec.Address = flagSpec.Address
-			spec.InsecureSkipVerify = spec.InsecureSkipVerify || flagSpec.InsecureSkipVerify
-			if tok, ok := flagSpec.SecretData[provider.SecretKeyToken]; ok {
-				if _, has := spec.SecretData[provider.SecretKeyToken]; !has {
-					if spec.SecretData == nil {
-						spec.SecretData = map[string][]byte{}
-					}
-					spec.SecretData[provider.SecretKeyToken] = tok
-				}
-			}
-		}
-		p, err := provider.New(b, spec, opts)
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
-	}
-}
-
-// write prints the report (summary table or JSON) and writes the files.
-func (r *Run) write(rep *analysis.Report) error {
-	var errs []error
-	for _, f := range []struct {
-		path  string
-		write func(io.Writer, *analysis.Report) error
-	}{{r.JSON, report.WriteJSON}, {r.JUnit, report.WriteJUnit}, {r.HTML, report.WriteHTML}} {
-		if f.path != "" {
-			errs = append(errs, writeFile(f.path, rep, f.write, r.Log))
-		}
-	}
-	stdout := r.Stdout
-	if stdout == nil {
-		stdout = io.Discard
-	}
-	switch r.Format {
-	case "json":
-		errs = append(errs, report.WriteJSON(stdout, rep))
-	case "none":
-	default:
-		if r.Once {
-			errs = append(errs, report.WriteChecks(stdout, rep))
-		} else {
-			errs = append(errs, report.WriteSummary(stdout, rep))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func writeFile(path string, rep *analysis.Report, write func(io.Writer, *analysis.Report) error, log io.Writer) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriter(f)
-	err = write(bw, rep)
-	if ferr := bw.Flush(); err == nil {
-		err = ferr
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if log != nil {
-		fmt.Fprintln(log, "wrote", path)
 	}
 	return nil
 }

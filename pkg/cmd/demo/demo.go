@@ -5,7 +5,8 @@
 // Agent, each on the scenario of its example (examples/prometheus-adapter
 // and examples/datadog, embedded by package examples). It then runs the two
 // examples' canaries concurrently with a short interval through the same
-// code as `extmetrics analyze` (analyze.Run): live progress, the summary
+// library entry point as `extmetrics analyze` (analysis.Runner and
+// report.WriteFiles): live progress, the summary
 // table, and the JSON, JUnit and HTML reports in --out. The healthy canary
 // is scripted to succeed and the Datadog one to fail; the command exits 0
 // when both verdicts come out as scripted, else 1 saying which differed.
@@ -29,11 +30,11 @@ import (
 
 	"github.com/extmetrics/extmetrics/examples"
 	"github.com/extmetrics/extmetrics/pkg/analysis"
-	"github.com/extmetrics/extmetrics/pkg/cmd/analyze"
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/flagger"
 	"github.com/extmetrics/extmetrics/pkg/provider"
+	"github.com/extmetrics/extmetrics/pkg/report"
 )
 
 // Defaults of the flags.
@@ -174,21 +175,19 @@ func (o *options) run(ctx context.Context, stdout, stderr io.Writer) error {
 		}
 		paths[f] = p
 	}
-	run := analyze.Run{
-		Factory:  analysis.NewProviderFactory(nil, provider.Options{}),
-		Interval: o.interval,
-		Format:   "text",
-		JSON:     paths[FileJSON],
-		JUnit:    paths[FileJUnit],
-		HTML:     paths[FileHTML],
-		Stdout:   stdout,
-	}
+	runner := analysis.Runner{Interval: o.interval}
 	if !o.quiet {
-		run.Progress = stderr
+		runner.Observer = report.NewProgressTo(stderr)
 	}
-	rep, err := run.Execute(ctx, resolved)
-	if rep == nil {
-		return err
+	rep, err := runner.Run(ctx, resolved)
+	if err != nil {
+		return cmdutil.Usage(err)
+	}
+	err = errors.Join(
+		report.WriteFiles(rep, report.Files{JSON: paths[FileJSON], JUnit: paths[FileJUnit], HTML: paths[FileHTML]}, nil),
+		report.WriteSummary(stdout, rep))
+	if err != nil {
+		err = cmdutil.Failure(err)
 	}
 	fmt.Fprintln(stdout, "\nReports:")
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)

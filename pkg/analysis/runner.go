@@ -1,0 +1,160 @@
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+
+	"github.com/extmetrics/extmetrics/pkg/flagger"
+	"github.com/extmetrics/extmetrics/pkg/provider"
+)
+
+// Connection is the one rule for which server and credentials the provider
+// of a MetricTemplate uses (the `analyze` command's rule, shared by every
+// caller through Factory and NewProviderFactory):
+//
+//   - A template with spec.provider.address is self-contained, as in
+//     Flagger: the address, insecureSkipVerify and the data of its secretRef
+//     (token, ca.crt, tls.crt/tls.key). The base config is not used for it,
+//     so no kubeconfig or pod credential is ever sent to an address a
+//     template chose.
+//   - A template without an address talks to Default.Address when set (e.g.
+//     --server), else to the base config's server (the cluster's
+//     aggregation layer), with the base config's credentials. Base is loaded
+//     at most once, and only when such a template exists. Its
+//     insecureSkipVerify is ORed with Default.InsecureSkipVerify, and
+//     Default's token (e.g. --token) is used when the template's secret has
+//     none.
+//   - Options (timeout, retries, token/CA/client-certificate files, metrics)
+//     apply to every provider.
+type Connection struct {
+	// Base loads the base rest.Config (kubeconfig or in-cluster) for
+	// templates without an address; nil means there is none.
+	Base func() (*rest.Config, error)
+	// Default is the connection of templates without an address: Address,
+	// InsecureSkipVerify and SecretData["token"] (with TokenFrom) are used
+	// as described on Connection; other fields are ignored.
+	Default provider.Spec
+	// Options apply to every provider.
+	Options provider.Options
+}
+
+// Factory returns the ProviderFactory applying the rule. It is safe for
+// concurrent use.
+func (c Connection) Factory() ProviderFactory {
+	var (
+		once    sync.Once
+		base    *rest.Config
+		baseErr error
+	)
+	return func(spec provider.Spec) (Querier, error) {
+		var b *rest.Config
+		if spec.Address == "" {
+			if c.Base != nil {
+				once.Do(func() { base, baseErr = c.Base() })
+				if baseErr != nil {
+					return nil, fmt.Errorf("no spec.provider.address, so the cluster's aggregation layer is used: %w", baseErr)
+				}
+			}
+			b = base
+			spec = withDefault(spec, c.Default)
+		}
+		p, err := provider.New(b, spec, c.Options)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+}
+
+// withDefault applies the Default spec to a template without an address.
+func withDefault(spec, def provider.Spec) provider.Spec {
+	spec.Address = def.Address
+	spec.InsecureSkipVerify = spec.InsecureSkipVerify || def.InsecureSkipVerify
+	if tok, ok := def.SecretData[provider.SecretKeyToken]; ok {
+		if _, has := spec.SecretData[provider.SecretKeyToken]; !has {
+			data := make(map[string][]byte, len(spec.SecretData)+1)
+			for k, v := range spec.SecretData {
+				data[k] = v
+			}
+			data[provider.SecretKeyToken] = tok
+			spec.SecretData = data
+		}
+	}
+	return spec
+}
+
+// Runner is the library's one entry point for running canary analyses, used
+// by the analyze and demo commands and by services: Load reads and resolves
+// Flagger objects, Run builds the providers (Connection, or Factory) and
+// runs the engine; package report writes the result (report.WriteFiles).
+// Its errors are plain errors: callers decide what they mean (the CLI maps
+// them to exit codes). A Runner is safe to use for several runs, also
+// concurrently.
+type Runner struct {
+	// Connection builds the providers when Factory is nil.
+	Connection Connection
+	// Factory, when set, builds the providers instead of Connection (tests,
+	// callers with their own rule).
+	Factory ProviderFactory
+	// Interval, when > 0, replaces every canary's analysis interval.
+	Interval time.Duration
+	// Once runs every check once instead of the analysis loop (a lint).
+	Once bool
+	// Observer receives progress events (optional).
+	Observer Observer
+	// Clock times the analysis (default: the real clock).
+	Clock clock.Clock
+}
+
+// Load reads Canary, MetricTemplate and Secret objects from paths (files,
+// directories, "-" for stdin; see flagger.Load) and resolves the canaries.
+// The notes (skipped objects, ignored fields) are returned once loading
+// succeeded, also when resolving failed. No canary at all is an error.
+func Load(paths []string, opts flagger.Options) (resolved []*flagger.Resolved, notes []string, err error) {
+	set, err := flagger.Load(paths, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	resolved, err = set.Resolve()
+	notes = set.Notes
+	if err != nil {
+		return nil, notes, err
+	}
+	if len(resolved) == 0 {
+		return nil, notes, fmt.Errorf("no Canary (flagger.app/v1beta1) found in %v", paths)
+	}
+	return resolved, notes, nil
+}
+
+// Run analyses the resolved canaries and returns the report whatever the
+// verdicts; when ctx ends, canaries still running end Aborted and the
+// partial report is returned. An error means a configuration problem found
+// before any query ran (plans, templates, providers), with no report.
+func (r *Runner) Run(ctx context.Context, resolved []*flagger.Resolved) (*Report, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	factory := r.Factory
+	if factory == nil {
+		factory = r.Connection.Factory()
+	}
+	engine := New(Options{Factory: factory, Clock: r.Clock, Interval: r.Interval, Observer: r.Observer})
+	var (
+		rep *Report
+		err error
+	)
+	if r.Once {
+		rep, err = engine.Once(ctx, resolved)
+	} else {
+		rep, err = engine.Run(ctx, resolved)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
