@@ -83,6 +83,7 @@ func withDefault(spec, def provider.Spec) provider.Spec {
 			}
 			data[provider.SecretKeyToken] = tok
 			spec.SecretData = data
+			spec.TokenFrom = def.TokenFrom
 		}
 	}
 	return spec

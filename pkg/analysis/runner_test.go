@@ -107,14 +107,14 @@ func TestConnectionRule(t *testing.T) {
 	// A template with an address is self-contained: its secret, never the base.
 	selfContained := provider.Spec{Address: other.URL(), SecretData: map[string][]byte{
 		provider.SecretKeyToken: []byte(devservertest.Token), provider.SecretKeyCA: other.CAPEM()}}
-	if info := connInfo(t, f, selfContained); info.Server != other.URL() || !strings.Contains(info.Auth, "secret") {
+	if info := connInfo(t, f, selfContained); info.Server != other.URL() || !strings.Contains(info.Auth.String(), "secret") {
 		t.Errorf("template with address: %+v", info)
 	}
 	if loads.Load() != 0 {
 		t.Errorf("base config loaded %d times for a template with an address", loads.Load())
 	}
 	noSecret := provider.Spec{Address: other.URL()}
-	if info := connInfo(t, f, noSecret); info.Auth != "anonymous" || strings.Contains(info.TLS, "base config") {
+	if info := connInfo(t, f, noSecret); info.Auth.String() != "anonymous" || info.Auth.Method != provider.AuthNone || info.TLS.CA.Origin != provider.OriginSystem {
 		t.Errorf("template with address and no secret got the base's credentials: %+v", info)
 	}
 
@@ -129,7 +129,7 @@ func TestConnectionRule(t *testing.T) {
 			t.Fatalf("query through the base config: %+v, %v", res, err)
 		}
 	}
-	if info := connInfo(t, f, provider.Spec{}); info.Server != base.URL() || !strings.Contains(info.Auth, "base config") {
+	if info := connInfo(t, f, provider.Spec{}); info.Server != base.URL() || info.Auth.From.Origin != provider.OriginBase {
 		t.Errorf("template without address: %+v", info)
 	}
 	if loads.Load() != 1 {
@@ -140,9 +140,16 @@ func TestConnectionRule(t *testing.T) {
 	// applies to templates without an address only; the template's own
 	// token wins over Default's.
 	conn.Default = provider.Spec{Address: other.URL(), InsecureSkipVerify: true,
-		SecretData: map[string][]byte{provider.SecretKeyToken: []byte("default-token")}}
+		SecretData: map[string][]byte{provider.SecretKeyToken: []byte("default-token")},
+		TokenFrom:  provider.Source{Origin: provider.OriginFlag, Name: "--token"}}
 	f = conn.Factory()
-	if info := connInfo(t, f, provider.Spec{}); info.Server != other.URL() || !strings.Contains(info.TLS, "insecure") || !strings.Contains(info.Auth, "bearer token") {
+	if info := connInfo(t, f, provider.Spec{}); info.Auth.From != conn.Default.TokenFrom || info.Auth.String() != "bearer token (flag --token)" {
+		t.Errorf("Default's token is reported as %+v (%s), want from flag --token", info.Auth, info.Auth)
+	}
+	if info := connInfo(t, f, provider.Spec{SecretData: map[string][]byte{provider.SecretKeyToken: []byte("t")}}); info.Auth.From.Origin != provider.OriginSecret {
+		t.Errorf("the template's own token is reported as %+v", info.Auth)
+	}
+	if info := connInfo(t, f, provider.Spec{}); info.Server != other.URL() || info.TLS.Mode != provider.TLSInsecure || info.Auth.Method != provider.AuthToken {
 		t.Errorf("Default for a template without address: %+v", info)
 	}
 	q, err := f(provider.Spec{SecretData: map[string][]byte{provider.SecretKeyToken: []byte(devservertest.Token)}})
@@ -159,7 +166,7 @@ func TestConnectionRule(t *testing.T) {
 	if _, err := q.Query(context.Background(), "test/up"); !errors.Is(err, provider.ErrUnauthorized) {
 		t.Errorf("Default's token must be sent when the template has none: %v", err)
 	}
-	if info := connInfo(t, f, selfContained); info.Server != other.URL() || strings.Contains(info.TLS, "insecure") {
+	if info := connInfo(t, f, selfContained); info.Server != other.URL() || info.TLS.Mode == provider.TLSInsecure {
 		t.Errorf("Default leaked into a template with an address: %+v", info)
 	}
 

@@ -125,5 +125,11 @@ func appendBuildKey(k []byte, base *rest.Config, spec Spec, opts Options) ([]byt
 	secret(SecretKeyClientCert)
 	secret(SecretKeyClientKey)
 	str(opts.TokenFile)
+	// Labels only (they change ConnInfo, not the connection).
+	for _, src := range []Source{spec.TokenFrom, opts.Sources.Base, opts.Sources.TokenFile, opts.Sources.CAFile, opts.Sources.ClientCert} {
+		str(string(src.Origin))
+		str(src.Name)
+		str(src.Path)
+	}
 	return k, true
 }

@@ -19,14 +19,6 @@ const (
 	SecretKeyClientKey  = "tls.key"
 )
 
-// ConnInfo says which server, identity and TLS settings a Provider uses. It
-// never contains secret material, only where it came from.
-type ConnInfo struct {
-	Server string `json:"server"` // base URL, e.g. https://127.0.0.1:8443
-	Auth   string `json:"auth"`   // e.g. "bearer token (secret)", "bearer token file /path (re-read per request)"
-	TLS    string `json:"tls"`    // e.g. "verify with CA from secret ca.crt", "insecure: verification disabled"
-}
-
 // resolved is the outcome of applying a Spec and Options to a base config.
 type resolved struct {
 	cfg       *rest.Config
@@ -47,7 +39,17 @@ func buildConfig(base *rest.Config, spec Spec, opts Options) (*resolved, error) 
 		return nil, errors.New("no server: set the provider address or give a base config (kubeconfig or in-cluster)")
 	}
 	res := &resolved{cfg: cfg}
-	authFrom, tlsFrom := "base config", "base config"
+	baseFrom := opts.Sources.Base
+	if baseFrom.Origin == "" {
+		baseFrom.Origin = OriginBase
+	}
+	orOptions := func(s Source) Source {
+		if s.Origin == "" {
+			s.Origin = OriginOptions
+		}
+		return s
+	}
+	var auth *Auth // set when the secret or options give the credential
 
 	if spec.Address != "" {
 		if cfg.Host != spec.Address {
@@ -72,20 +74,24 @@ func buildConfig(base *rest.Config, spec Spec, opts Options) (*resolved, error) 
 		}
 		clearTokenAuth(cfg)
 		cfg.BearerToken = tok
-		authFrom = "secret"
+		from := spec.TokenFrom
+		if from.Origin == "" {
+			from.Origin = OriginSecret
+		}
+		auth = &Auth{Method: AuthToken, From: from}
 	case opts.TokenFile != "":
 		if _, err := os.Stat(opts.TokenFile); err != nil {
 			return nil, fmt.Errorf("token file: %w", err)
 		}
 		clearTokenAuth(cfg)
 		res.tokenFile = opts.TokenFile
-		authFrom = "token file"
+		auth = &Auth{Method: AuthTokenFile, From: orOptions(opts.Sources.TokenFile), File: opts.TokenFile, Reread: true}
 	}
 
 	// Client certificate: secret, then files, then base.
 	crt, hasCrt := spec.SecretData[SecretKeyClientCert]
 	key, hasKey := spec.SecretData[SecretKeyClientKey]
-	certFrom := ""
+	var cert *ClientCert
 	switch {
 	case hasCrt || hasKey:
 		if !hasCrt || !hasKey || len(bytes.TrimSpace(crt)) == 0 || len(bytes.TrimSpace(key)) == 0 {
@@ -95,7 +101,7 @@ func buildConfig(base *rest.Config, spec Spec, opts Options) (*resolved, error) 
 			return nil, fmt.Errorf("secret %s/%s: %v", SecretKeyClientCert, SecretKeyClientKey, err)
 		}
 		cfg.CertData, cfg.KeyData, cfg.CertFile, cfg.KeyFile = crt, key, "", ""
-		certFrom = "secret tls.crt/tls.key"
+		cert = &ClientCert{From: Source{Origin: OriginSecret}, Subject: certSubject(crt)}
 	case opts.ClientCert != "" || opts.ClientKey != "":
 		if opts.ClientCert == "" || opts.ClientKey == "" {
 			return nil, errors.New("a client certificate needs both a certificate file and a key file")
@@ -112,28 +118,39 @@ func buildConfig(base *rest.Config, spec Spec, opts Options) (*resolved, error) 
 			return nil, fmt.Errorf("client certificate %s / key %s: %v", opts.ClientCert, opts.ClientKey, err)
 		}
 		cfg.CertData, cfg.KeyData, cfg.CertFile, cfg.KeyFile = c, k, "", ""
-		certFrom = "files " + opts.ClientCert
-	case len(cfg.CertData) > 0 || cfg.CertFile != "":
-		certFrom = "base config"
+		cert = &ClientCert{From: orOptions(opts.Sources.ClientCert), File: opts.ClientCert, Subject: certSubject(c)}
+	case len(cfg.CertData) > 0:
+		cert = &ClientCert{From: baseFrom, Subject: certSubject(cfg.CertData)}
+	case cfg.CertFile != "":
+		// client-go reads the file when it builds the transport; read it
+		// here only to describe it.
+		subject := ""
+		if data, err := os.ReadFile(cfg.CertFile); err == nil {
+			subject = certSubject(data)
+		}
+		cert = &ClientCert{From: baseFrom, Subject: subject}
 	}
 
 	// CA: secret, then file, then base. An explicitly given CA wins over
 	// insecureSkipVerify (verification stays on); an inherited one is dropped
 	// when insecureSkipVerify is set (client-go refuses CA + insecure).
 	explicitCA := false
+	tlsInfo := TLS{CA: baseFrom}
 	if ca, ok := spec.SecretData[SecretKeyCA]; ok {
 		if len(bytes.TrimSpace(ca)) == 0 {
 			return nil, fmt.Errorf("secret key %q is empty", SecretKeyCA)
 		}
 		cfg.CAData, cfg.CAFile = ca, ""
-		explicitCA, tlsFrom = true, "secret ca.crt"
+		explicitCA = true
+		tlsInfo.CA = Source{Origin: OriginSecret}
 	} else if opts.CAFile != "" {
 		ca, err := os.ReadFile(opts.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("CA file: %w", err)
 		}
 		cfg.CAData, cfg.CAFile = ca, ""
-		explicitCA, tlsFrom = true, "CA file "+opts.CAFile
+		explicitCA = true
+		tlsInfo.CA, tlsInfo.CAFile = orOptions(opts.Sources.CAFile), opts.CAFile
 	}
 	if explicitCA {
 		cfg.Insecure = false
@@ -151,45 +168,34 @@ func buildConfig(base *rest.Config, spec Spec, opts Options) (*resolved, error) 
 
 	// Describe what we use, never the material itself.
 	switch {
-	case authFrom == "secret":
-		res.info.Auth = "bearer token (secret)"
-	case authFrom == "token file":
-		res.info.Auth = "bearer token file " + opts.TokenFile + " (re-read per request)"
-	case cfg.BearerToken != "" && cfg.BearerTokenFile != "":
-		res.info.Auth = "bearer token file " + cfg.BearerTokenFile + " (base config)"
+	case auth != nil:
+		res.info.Auth = *auth
 	case cfg.BearerTokenFile != "":
-		res.info.Auth = "bearer token file " + cfg.BearerTokenFile + " (base config)"
+		res.info.Auth = Auth{Method: AuthTokenFile, From: baseFrom, File: cfg.BearerTokenFile}
 	case cfg.BearerToken != "":
-		res.info.Auth = "bearer token (base config)"
+		res.info.Auth = Auth{Method: AuthToken, From: baseFrom}
 	case cfg.ExecProvider != nil:
-		res.info.Auth = "exec plugin " + cfg.ExecProvider.Command + " (base config)"
+		res.info.Auth = Auth{Method: AuthExec, From: baseFrom, Plugin: cfg.ExecProvider.Command}
 	case cfg.AuthProvider != nil:
-		res.info.Auth = "auth provider " + cfg.AuthProvider.Name + " (base config)"
+		res.info.Auth = Auth{Method: AuthAuthProvider, From: baseFrom, Plugin: cfg.AuthProvider.Name}
 	case cfg.Username != "":
-		res.info.Auth = "basic auth as " + cfg.Username + " (base config)"
+		res.info.Auth = Auth{Method: AuthBasic, From: baseFrom, User: cfg.Username}
+	default:
+		res.info.Auth = Auth{Method: AuthNone}
 	}
-	if certFrom != "" {
-		if res.info.Auth != "" {
-			res.info.Auth += " + "
-		}
-		res.info.Auth += "client certificate (" + certFrom + ")"
-	}
-	if res.info.Auth == "" {
-		res.info.Auth = "anonymous"
-	}
+	res.info.ClientCert = cert
 	switch {
 	case u.Scheme == "http":
-		res.info.TLS = "none (plain HTTP)"
+		tlsInfo = TLS{Mode: TLSPlainHTTP}
 	case cfg.Insecure:
-		res.info.TLS = "insecure: certificate verification disabled"
+		tlsInfo = TLS{Mode: TLSInsecure}
 	case len(cfg.CAData) > 0 || cfg.CAFile != "":
-		res.info.TLS = "verify with CA from " + tlsFrom
-		if explicitCA && spec.InsecureSkipVerify {
-			res.info.TLS += " (insecureSkipVerify ignored because a CA was given)"
-		}
+		tlsInfo.Mode = TLSVerify
+		tlsInfo.InsecureIgnored = explicitCA && spec.InsecureSkipVerify
 	default:
-		res.info.TLS = "verify with system roots"
+		tlsInfo = TLS{Mode: TLSVerify, CA: Source{Origin: OriginSystem}}
 	}
+	res.info.TLS = tlsInfo
 	return res, nil
 }
 

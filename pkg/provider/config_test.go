@@ -71,8 +71,8 @@ func TestSecretTokenBeatsPodTokenFile(t *testing.T) {
 	if base.BearerTokenFile == "" || base.BearerToken != "" {
 		t.Fatal("New modified the base config")
 	}
-	if !strings.Contains(p.Info().Auth, "secret") {
-		t.Errorf("Info().Auth = %q", p.Info().Auth)
+	if a := p.Info().Auth; !strings.Contains(a.String(), "secret") || a.Method != AuthToken || a.From.Origin != OriginSecret {
+		t.Errorf("Info().Auth = %+v (%s)", a, a)
 	}
 }
 
@@ -145,8 +145,8 @@ func TestInsecureWithInheritedCA(t *testing.T) {
 		t.Fatalf("New with insecure and an inherited CA: %v", err)
 	}
 	mustQuery(t, p, "requests")
-	if !strings.Contains(p.Info().TLS, "insecure") {
-		t.Errorf("Info().TLS = %q", p.Info().TLS)
+	if tl := p.Info().TLS; !strings.Contains(tl.String(), "insecure") || tl.Mode != TLSInsecure {
+		t.Errorf("Info().TLS = %+v (%s)", tl, tl)
 	}
 
 	// Prove the premise: client-go itself refuses the combination.
@@ -182,8 +182,8 @@ func TestCustomCAMakesInsecureUnnecessary(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustQuery(t, p, "requests")
-	if !strings.Contains(p.Info().TLS, caFile) {
-		t.Errorf("Info().TLS = %q", p.Info().TLS)
+	if tl := p.Info().TLS; !strings.Contains(tl.String(), caFile) || tl.Mode != TLSVerify || tl.CAFile != caFile || tl.CA.Origin != OriginOptions {
+		t.Errorf("Info().TLS = %+v (%s)", tl, tl)
 	}
 }
 
@@ -197,8 +197,8 @@ func TestExplicitCAWinsOverInsecure(t *testing.T) {
 	if _, err := p.Query(context.Background(), "requests"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("a given CA must keep verification on; err = %v", err)
 	}
-	if !strings.Contains(p.Info().TLS, "ignored") {
-		t.Errorf("Info().TLS = %q", p.Info().TLS)
+	if tl := p.Info().TLS; !strings.Contains(tl.String(), "ignored") || !tl.InsecureIgnored || tl.CA.Origin != OriginSecret {
+		t.Errorf("Info().TLS = %+v (%s)", tl, tl)
 	}
 }
 

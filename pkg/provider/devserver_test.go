@@ -263,7 +263,7 @@ func TestDevserverKubeconfig(t *testing.T) {
 	if err != nil || res.Value != 0.25 {
 		t.Fatalf("%+v %v", res, err)
 	}
-	if hr, err := p.Health(context.Background()); err != nil || !hr.Online || !strings.Contains(hr.Conn.Auth, "base config") || !strings.Contains(hr.Conn.TLS, "CA from base config") {
+	if hr, err := p.Health(context.Background()); err != nil || !hr.Online || !strings.Contains(hr.Conn.Auth.String(), "base config") || !strings.Contains(hr.Conn.TLS.String(), "CA from base config") || hr.Conn.Auth.From.Origin != provider.OriginBase {
 		t.Fatalf("%+v %v", hr, err)
 	}
 	// A kubeconfig with a stale token: the secret's token wins.

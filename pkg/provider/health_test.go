@@ -14,7 +14,7 @@ func TestHealthOnline(t *testing.T) {
 	fs := newFakeServer(t, nil)
 	p := newTestProvider(t, fs, Options{})
 	hr, err := p.Health(context.Background())
-	if err != nil || !hr.Online || hr.GroupVersion != GroupVersion || hr.Latency <= 0 || hr.Conn.Auth == "" || hr.Server != fs.URL {
+	if err != nil || !hr.Online || hr.GroupVersion != GroupVersion || hr.Latency <= 0 || hr.Conn.Auth.Method == "" || hr.Conn.Auth.String() == "" || hr.Server != fs.URL {
 		t.Fatalf("%+v %v", hr, err)
 	}
 	if ok, err := p.IsOnline(); !ok || err != nil {

@@ -62,6 +62,10 @@ type Spec struct {
 	Address            string // empty: the base config's server (aggregation layer)
 	InsecureSkipVerify bool
 	SecretData         map[string][]byte // keys: token, ca.crt, tls.crt, tls.key
+	// TokenFrom says where SecretData["token"] came from when it is not the
+	// provider's secretRef (e.g. a --token flag); zero means the secret.
+	// Only ConnInfo reads it.
+	TokenFrom Source
 }
 
 // Options tune a provider; zero values mean defaults.
@@ -79,6 +83,9 @@ type Options struct {
 	RetryBackoff time.Duration
 	// Clock judges item age for maxAge; default the real clock.
 	Clock clock.PassiveClock
+	// Sources label where the caller got the base config and the files
+	// above, for ConnInfo (optional).
+	Sources Sources
 }
 
 // Provider queries one External Metrics API server. It is safe for

@@ -61,9 +61,13 @@ type Flags struct {
 	fs      *pflag.FlagSet
 	fromEnv map[string]string // flag name -> environment variable that set its default
 	envErr  error             // a malformed EXTMETRICS_* value
-	// baseFrom says where BaseConfig found the base config (for Describe).
-	baseFrom string
+	// base says where BaseConfig found the base config (Origin "" before
+	// BaseConfig ran, "none" when there was none).
+	base provider.Source
 }
+
+// originNone marks "no base config" in Flags.base.
+const originNone provider.Origin = "none"
 
 // AddFlags registers the flags on fs (defaults from EXTMETRICS_* variables).
 func (f *Flags) AddFlags(fs *pflag.FlagSet) {
@@ -170,10 +174,10 @@ func (f *Flags) BaseConfig() (*rest.Config, error) {
 	cfg, err := f.ClientConfig().ClientConfig()
 	switch {
 	case err == nil && cfg != nil:
-		f.baseFrom = f.describeBase()
+		f.base = f.baseSource()
 		return cfg, nil
 	case (err == nil || clientcmd.IsEmptyConfig(err)) && f.Server != "":
-		f.baseFrom = "none"
+		f.base = provider.Source{Origin: originNone}
 		return nil, nil
 	case err == nil || clientcmd.IsEmptyConfig(err):
 		return nil, errors.New("no server: give --server (or " + EnvServer + "), or a kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config), or run in a pod")
@@ -182,10 +186,12 @@ func (f *Flags) BaseConfig() (*rest.Config, error) {
 	}
 }
 
-func (f *Flags) describeBase() string {
+// baseSource says where the loaded base config came from: a kubeconfig and
+// context, or the pod's service account.
+func (f *Flags) baseSource() provider.Source {
 	raw, err := f.ClientConfig().RawConfig()
 	if err != nil || len(raw.Contexts) == 0 {
-		return "in-cluster service account"
+		return provider.Source{Origin: provider.OriginInCluster}
 	}
 	ctx := f.Context
 	if ctx == "" {
@@ -195,27 +201,45 @@ func (f *Flags) describeBase() string {
 	if f.Kubeconfig != "" {
 		files = []string{f.Kubeconfig}
 	}
-	return fmt.Sprintf("kubeconfig %s, context %q", strings.Join(files, string(os.PathListSeparator)), ctx)
+	return provider.Source{Origin: provider.OriginKubeconfig, Path: strings.Join(files, string(os.PathListSeparator)), Name: ctx}
 }
 
-// Spec is the provider spec the flags describe (--server, --token, --insecure-skip-tls-verify).
+// Spec is the provider spec the flags describe (--server, --token,
+// --insecure-skip-tls-verify). The token travels as the spec's token, labelled
+// with its origin (TokenFrom: the flag or variable), not as a secret's.
 func (f *Flags) Spec() provider.Spec {
 	s := provider.Spec{Address: f.Server, InsecureSkipVerify: f.Insecure}
 	if f.Token != "" {
 		s.SecretData = map[string][]byte{provider.SecretKeyToken: []byte(f.Token)}
+		s.TokenFrom = f.SourceOf("token")
 	}
 	return s
 }
 
-// Options are the provider options the flags describe (--timeout, --token-file, --ca-file, ...).
+// Options are the provider options the flags describe (--timeout,
+// --token-file, --ca-file, ...), with their origins (and the base config's,
+// once BaseConfig ran) in Sources.
 func (f *Flags) Options() provider.Options {
-	return provider.Options{
+	o := provider.Options{
 		Timeout:    f.Timeout,
 		TokenFile:  f.TokenFile,
 		CAFile:     f.CAFile,
 		ClientCert: f.ClientCert,
 		ClientKey:  f.ClientKey,
 	}
+	if f.TokenFile != "" {
+		o.Sources.TokenFile = f.SourceOf("token-file")
+	}
+	if f.CAFile != "" {
+		o.Sources.CAFile = f.SourceOf("ca-file")
+	}
+	if f.ClientCert != "" {
+		o.Sources.ClientCert = f.SourceOf("client-cert")
+	}
+	if f.base.Origin != "" && f.base.Origin != originNone {
+		o.Sources.Base = f.base
+	}
+	return o
 }
 
 // NewProvider validates the flags, loads the base config and builds a provider.
@@ -227,16 +251,26 @@ func (f *Flags) NewProvider() (*provider.Provider, error) {
 	return provider.New(base, f.Spec(), f.Options())
 }
 
-// Source says where a flag's value came from: "flag --name", "env VAR", or
-// "" when it is unset.
-func (f *Flags) Source(name string) string {
+// SourceOf says where a flag's value came from: provider.OriginFlag (Name
+// "--name"), provider.OriginEnv (Name the variable), or provider.OriginOptions
+// when it was set programmatically (or is unset).
+func (f *Flags) SourceOf(name string) provider.Source {
 	if f.fs != nil {
 		if fl := f.fs.Lookup(name); fl != nil && fl.Changed {
-			return "flag --" + name
+			return provider.Source{Origin: provider.OriginFlag, Name: "--" + name}
 		}
 	}
 	if env, ok := f.fromEnv[name]; ok {
-		return "env " + env
+		return provider.Source{Origin: provider.OriginEnv, Name: env}
+	}
+	return provider.Source{Origin: provider.OriginOptions}
+}
+
+// Source words SourceOf: "flag --name", "env VAR", or "" when the value was
+// not set by a flag or variable.
+func (f *Flags) Source(name string) string {
+	if s := f.SourceOf(name); s.Origin != provider.OriginOptions {
+		return s.String()
 	}
 	return ""
 }
@@ -255,9 +289,14 @@ type Info struct {
 
 // Describe describes the settings; call it after BaseConfig.
 func (f *Flags) Describe() Info {
-	d := Info{Base: f.baseFrom, Insecure: f.Insecure}
-	if d.Base == "" {
+	d := Info{Insecure: f.Insecure}
+	switch f.base.Origin {
+	case "":
 		d.Base = "not loaded"
+	case originNone:
+		d.Base = "none"
+	default:
+		d.Base = f.base.String()
 	}
 	d.Server = "base config"
 	if src := f.Source("server"); src != "" {

@@ -21,6 +21,7 @@ import (
 	cmdquery "github.com/extmetrics/extmetrics/pkg/cmd/query"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
+	"github.com/extmetrics/extmetrics/pkg/provider"
 	"github.com/extmetrics/extmetrics/pkg/scenario"
 )
 
@@ -339,6 +340,15 @@ func TestStatusJSONAndClientCert(t *testing.T) {
 		!strings.Contains(st.Identity, "client certificate") || st.Connection.Token != "flag --token" ||
 		!strings.Contains(st.Connection.ClientCert, crt) || st.Connection.Insecure {
 		t.Fatalf("status: %+v", st)
+	}
+	// The structured account: --token is the flag's, not a secret's; the
+	// certificate's subject and origin come from the provider.
+	ci := st.ConnInfo
+	if ci.Auth.Method != provider.AuthToken || ci.Auth.From != (provider.Source{Origin: provider.OriginFlag, Name: "--token"}) ||
+		ci.ClientCert == nil || ci.ClientCert.Subject != st.ClientCertSubject || ci.ClientCert.File != crt ||
+		ci.ClientCert.From != (provider.Source{Origin: provider.OriginFlag, Name: "--client-cert"}) ||
+		ci.TLS.Mode != provider.TLSVerify || ci.TLS.CAFile != e.caFile || strings.Contains(st.Identity, "secret") {
+		t.Fatalf("status connInfo: %+v", ci)
 	}
 }
 

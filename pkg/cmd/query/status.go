@@ -1,15 +1,10 @@
 package query
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
-	"os"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/rest"
 
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 	"github.com/extmetrics/extmetrics/pkg/cmd/connflags"
@@ -29,6 +24,9 @@ type StatusOutput struct {
 	ClientCertSubject string         `json:"clientCertSubject,omitempty"`
 	TLS               string         `json:"tls"`
 	Connection        connflags.Info `json:"connection"`
+	// ConnInfo is the structured account Identity, ClientCertSubject and
+	// TLS are worded from.
+	ConnInfo provider.ConnInfo `json:"connInfo"`
 }
 
 // NewStatusCommand returns the status command.
@@ -60,19 +58,17 @@ settings. Tokens are never printed. Exit status: 0 online, 1 offline, 2 usage er
 			if err != nil {
 				return cmdutil.Usage(err)
 			}
-			st := StatusOutput{Server: p.Server(), Connection: conn.Describe()}
 			info := p.Info()
-			st.Identity = identity(info.Auth, &conn)
-			st.TLS = info.TLS
-			if conn.CAFile != "" {
-				st.TLS = strings.Replace(st.TLS, "CA file "+conn.CAFile, "CA file "+conn.CAFile+" ("+conn.Source("ca-file")+")", 1)
+			st := StatusOutput{
+				Server:     p.Server(),
+				Connection: conn.Describe(),
+				ConnInfo:   info,
+				Identity:   info.Identity(),
+				TLS:        info.TLS.String(),
 			}
-			if b := st.Connection.Base; b != "" && b != "none" && b != "not loaded" {
-				// Say which base config: the kubeconfig and context, or in-cluster.
-				st.Identity = strings.ReplaceAll(st.Identity, "(base config)", "("+b+")")
-				st.TLS = strings.ReplaceAll(st.TLS, "from base config", "from "+b)
+			if info.ClientCert != nil {
+				st.ClientCertSubject = info.ClientCert.Subject
 			}
-			st.ClientCertSubject = certSubject(&conn, base)
 
 			hr, err := p.Health(commandContext(cmd))
 			st.Latency = report.FormatDuration(hr.Latency)
@@ -96,52 +92,6 @@ settings. Tokens are never printed. Exit status: 0 online, 1 offline, 2 usage er
 	conn.AddFlags(c.Flags())
 	c.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
 	return c
-}
-
-// identity refines the provider's account of the credentials with where the
-// CLI got them: a --token/EXTMETRICS_TOKEN becomes the provider's "secret".
-func identity(auth string, conn *connflags.Flags) string {
-	if conn.Token != "" {
-		src := conn.Source("token")
-		if src == "" {
-			src = "flags"
-		}
-		auth = strings.Replace(auth, "bearer token (secret)", "bearer token ("+src+")", 1)
-	}
-	if conn.TokenFile != "" {
-		auth = strings.Replace(auth, "bearer token file "+conn.TokenFile, "bearer token file "+conn.TokenFile+" ("+conn.Source("token-file")+")", 1)
-	}
-	return auth
-}
-
-// certSubject is the subject of the client certificate in use, from
-// --client-cert or the base config; "" without one.
-func certSubject(conn *connflags.Flags, base *rest.Config) string {
-	var data []byte
-	switch {
-	case conn.ClientCert != "":
-		data, _ = os.ReadFile(conn.ClientCert)
-	case base != nil && len(base.CertData) > 0:
-		data = base.CertData
-	case base != nil && base.CertFile != "":
-		data, _ = os.ReadFile(base.CertFile)
-	}
-	for len(data) > 0 {
-		var blk *pem.Block
-		blk, data = pem.Decode(data)
-		if blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			return "unreadable certificate: " + err.Error()
-		}
-		return c.Subject.String()
-	}
-	return ""
 }
 
 func writeStatus(cmd *cobra.Command, st StatusOutput) {
