@@ -2,12 +2,15 @@ package flagger
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/extmetrics/extmetrics/internal/yamlwalk"
 )
 
 // Error is a loading or resolution error with its location.
@@ -16,6 +19,17 @@ type Error struct {
 	Field  string // field path, e.g. spec.analysis.metrics[1].templateRef ("" = the whole object)
 	Line   int    // 0 when unknown
 	Msg    string
+	// Err is the apimachinery field error of a decoding problem (nil for
+	// errors found while resolving); Unwrap returns it.
+	Err *field.Error
+}
+
+// Unwrap gives the *field.Error of a decoding problem, for errors.As.
+func (e *Error) Unwrap() error {
+	if e.Err == nil {
+		return nil
+	}
+	return e.Err
 }
 
 func (e *Error) Error() string {
@@ -37,162 +51,84 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// walker decodes one document's node tree, collecting every error (with its
-// field path and line) instead of stopping at the first.
+// walker decodes one document's node tree with the shared strict walker
+// (internal/yamlwalk: aliases and merge keys refused, duplicate keys
+// reported), collecting every error (with its field path and line) instead
+// of stopping at the first, and the notes.
 type walker struct {
+	yamlwalk.Walker
 	src   Source
-	errs  []error
 	notes []string
 }
 
-func (w *walker) errorf(n *yaml.Node, path, format string, a ...any) {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	w.errs = append(w.errs, &Error{Source: w.src, Field: path, Line: line, Msg: fmt.Sprintf(format, a...)})
+func (w *walker) errorf(n *yaml.Node, path *field.Path, format string, a ...any) {
+	w.Invalid(n, path, format, a...)
 }
 
-func (w *walker) notef(n *yaml.Node, path, format string, a ...any) {
-	e := &Error{Source: w.src, Field: path, Msg: fmt.Sprintf(format, a...)}
+// errors are the walker's problems as located *Errors.
+func (w *walker) errors() []error {
+	out := make([]error, 0, w.Len())
+	for _, e := range w.Errors() {
+		out = append(out, &Error{Source: w.src, Field: e.Field, Line: e.Line, Msg: e.Detail, Err: e.Error})
+	}
+	return out
+}
+
+func (w *walker) notef(n *yaml.Node, path *field.Path, format string, a ...any) {
+	e := &Error{Source: w.src, Field: yamlwalk.Path(path), Msg: fmt.Sprintf(format, a...)}
 	if n != nil {
 		e.Line = n.Line
 	}
 	w.notes = append(w.notes, e.Error())
 }
 
-func deref(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
-		n = n.Alias
+// joinErrors joins at most yamlwalk.MaxErrors errors, saying how many more
+// there were.
+func joinErrors(errs []error) error {
+	keep, more := yamlwalk.Truncate(len(errs))
+	if more == "" {
+		return errors.Join(errs...)
 	}
-	return n
+	return errors.Join(append(errs[:keep:keep], errors.New(more))...)
 }
 
-func isNull(n *yaml.Node) bool {
-	n = deref(n)
-	return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
-}
+func isNull(n *yaml.Node) bool { return yamlwalk.IsNull(n) }
 
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
+func describe(n *yaml.Node) string { return yamlwalk.Describe(n) }
 
 func index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
 
-// describe names a node's type and value for "want X, got Y" messages.
-func describe(n *yaml.Node) string {
-	n = deref(n)
-	switch {
-	case n == nil:
-		return "nothing"
-	case n.Kind == yaml.MappingNode:
-		return "a mapping"
-	case n.Kind == yaml.SequenceNode:
-		return "a list"
-	case n.Tag == "!!null":
-		return "null"
-	}
-	v := n.Value
-	if len(v) > 40 {
-		v = v[:40] + "..."
-	}
-	switch n.Tag {
-	case "!!str":
-		return fmt.Sprintf("the string %q", v)
-	case "!!int", "!!float":
-		return "the number " + v
-	case "!!bool":
-		return "the boolean " + v
-	}
-	return fmt.Sprintf("%s %s", n.Tag, v)
+func (w *walker) fields(n *yaml.Node, path *field.Path, known ...string) []yamlwalk.Field {
+	return w.Fields(n, path, known...)
 }
 
-type field struct {
-	key string
-	k   *yaml.Node
-	v   *yaml.Node
-}
-
-// fields returns a mapping's key/value pairs; null gives none. It reports
-// non-mappings, non-string keys and duplicate keys.
-func (w *walker) fields(n *yaml.Node, path string) []field {
-	n = deref(n)
-	if isNull(n) {
-		return nil
-	}
-	if n.Kind != yaml.MappingNode {
-		w.errorf(n, path, "want a mapping, got %s", describe(n))
-		return nil
-	}
-	out := make([]field, 0, len(n.Content)/2)
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), n.Content[i+1]
-		if k.Kind != yaml.ScalarNode || (k.Tag != "!!str" && k.Tag != "!!merge") {
-			w.errorf(k, path, "keys must be strings, got %s", describe(k))
-			continue
-		}
-		if seen[k.Value] {
-			w.errorf(k, join(path, k.Value), "duplicate key")
-			continue
-		}
-		seen[k.Value] = true
-		out = append(out, field{key: k.Value, k: k, v: v})
-	}
-	return out
-}
-
-func (w *walker) scalar(n *yaml.Node, path, want string, tags ...string) (*yaml.Node, bool) {
-	n = deref(n)
-	if n == nil || n.Kind != yaml.ScalarNode {
-		w.errorf(n, path, "want %s, got %s", want, describe(n))
-		return nil, false
-	}
-	for _, t := range tags {
-		if n.Tag == t {
-			return n, true
-		}
-	}
-	hint := ""
-	if want == "a string" && (n.Tag == "!!int" || n.Tag == "!!float" || n.Tag == "!!bool") {
-		hint = fmt.Sprintf(" (quote it: \"%s\")", n.Value)
-	}
-	w.errorf(n, path, "want %s, got %s%s", want, describe(n), hint)
-	return nil, false
-}
-
-func (w *walker) str(n *yaml.Node, path string) string {
+// str decodes an optional string ("" for null).
+func (w *walker) str(n *yaml.Node, path *field.Path) string {
 	if isNull(n) {
 		return ""
 	}
-	s, ok := w.scalar(n, path, "a string", "!!str")
-	if !ok {
-		return ""
-	}
-	return s.Value
+	s, _ := w.Str(n, path)
+	return s
 }
 
-func (w *walker) integer(n *yaml.Node, path string) int {
+// integer decodes an optional 32-bit integer (0 for null).
+func (w *walker) integer(n *yaml.Node, path *field.Path) int {
 	if isNull(n) {
 		return 0
 	}
-	s, ok := w.scalar(n, path, "an integer", "!!int")
+	v, ok := w.Int(n, path)
 	if !ok {
 		return 0
 	}
-	var v int64
-	if err := s.Decode(&v); err != nil || v > math.MaxInt32 || v < math.MinInt32 {
-		w.errorf(s, path, "want an integer, got %s", describe(s))
+	if v > math.MaxInt32 || v < math.MinInt32 {
+		w.errorf(n, path, "want an integer, got %s", describe(n))
 		return 0
 	}
 	return int(v)
 }
 
 // nonNegative decodes an integer that must be >= 0.
-func (w *walker) nonNegative(n *yaml.Node, path string) int {
+func (w *walker) nonNegative(n *yaml.Node, path *field.Path) int {
 	v := w.integer(n, path)
 	if v < 0 {
 		w.errorf(n, path, "must not be negative, got %d", v)
@@ -201,88 +137,49 @@ func (w *walker) nonNegative(n *yaml.Node, path string) int {
 	return v
 }
 
-func (w *walker) number(n *yaml.Node, path string) (float64, bool) {
-	s, ok := w.scalar(n, path, "a number", "!!int", "!!float")
-	if !ok {
-		return 0, false
-	}
-	var v float64
-	if err := s.Decode(&v); err != nil {
-		w.errorf(s, path, "want a number, got %s", describe(s))
-		return 0, false
-	}
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		w.errorf(s, path, "want a finite number, got %s", s.Value)
-		return 0, false
-	}
-	return v, true
+func (w *walker) number(n *yaml.Node, path *field.Path) (float64, bool) {
+	return w.Number(n, path)
 }
 
-func (w *walker) boolean(n *yaml.Node, path string) bool {
+// boolean decodes an optional boolean (false for null).
+func (w *walker) boolean(n *yaml.Node, path *field.Path) bool {
 	if isNull(n) {
 		return false
 	}
-	s, ok := w.scalar(n, path, "true or false", "!!bool")
-	if !ok {
-		return false
-	}
-	var v bool
-	if err := s.Decode(&v); err != nil {
-		w.errorf(s, path, "want true or false, got %s", describe(s))
-	}
+	v, _ := w.Bool(n, path)
 	return v
 }
 
-func (w *walker) seq(n *yaml.Node, path string) []*yaml.Node {
-	n = deref(n)
-	if isNull(n) {
-		return nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		w.errorf(n, path, "want a list, got %s", describe(n))
-		return nil
-	}
-	return n.Content
-}
+func (w *walker) seq(n *yaml.Node, path *field.Path) []*yaml.Node { return w.Seq(n, path) }
 
-func (w *walker) stringMap(n *yaml.Node, path string) map[string]string {
+func (w *walker) stringMap(n *yaml.Node, path *field.Path) map[string]string {
 	fs := w.fields(n, path)
 	if fs == nil {
 		return nil
 	}
 	m := make(map[string]string, len(fs))
 	for _, f := range fs {
-		m[f.key] = w.str(f.v, join(path, f.key))
+		m[f.Key] = w.str(f.V, f.Path)
 	}
 	return m
 }
 
-// unknown reports a field this decoder does not know, listing the known ones.
-func (w *walker) unknown(f field, path string, known []string) {
-	w.errorf(f.k, join(path, f.key), "unknown field (known fields: %s)", strings.Join(known, ", "))
-}
-
 // objectRef decodes a CrossNamespaceObjectReference strictly.
-func (w *walker) objectRef(n *yaml.Node, path string) *ObjectRef {
+func (w *walker) objectRef(n *yaml.Node, path *field.Path) *ObjectRef {
 	if isNull(n) {
 		return nil
 	}
-	known := []string{"apiVersion", "kind", "name", "namespace"}
 	ref := &ObjectRef{}
-	fs := w.fields(n, path)
-	for _, f := range fs {
-		p := join(path, f.key)
-		switch f.key {
+	for _, f := range w.fields(n, path, "apiVersion", "kind", "name", "namespace") {
+		switch f.Key {
 		case "apiVersion":
-			ref.APIVersion = w.str(f.v, p)
+			ref.APIVersion = w.str(f.V, f.Path)
 		case "kind":
-			ref.Kind = w.str(f.v, p)
+			ref.Kind = w.str(f.V, f.Path)
 		case "name":
-			ref.Name = w.str(f.v, p)
+			ref.Name = w.str(f.V, f.Path)
 		case "namespace":
-			ref.Namespace = w.str(f.v, p)
-		default:
-			w.unknown(f, path, known)
+			ref.Namespace = w.str(f.V, f.Path)
 		}
 	}
 	return ref
@@ -290,16 +187,16 @@ func (w *walker) objectRef(n *yaml.Node, path string) *ObjectRef {
 
 // meta decodes metadata.name and metadata.namespace (other metadata is ignored).
 func (w *walker) meta(n *yaml.Node) (name, namespace string) {
-	for _, f := range w.fields(n, "metadata") {
-		switch f.key {
+	for _, f := range w.fields(n, field.NewPath("metadata")) {
+		switch f.Key {
 		case "name":
-			name = w.str(f.v, "metadata.name")
+			name = w.str(f.V, f.Path)
 		case "namespace":
-			namespace = w.str(f.v, "metadata.namespace")
+			namespace = w.str(f.V, f.Path)
 		}
 	}
 	if name == "" {
-		w.errorf(n, "metadata.name", "required")
+		w.Required(n, field.NewPath("metadata", "name"), "")
 	}
 	return name, namespace
 }
@@ -308,56 +205,57 @@ func (w *walker) meta(n *yaml.Node) (name, namespace string) {
 // (Flagger's Canary has many that analysis does not use).
 func (w *walker) canarySpec(n *yaml.Node) CanarySpec {
 	var spec CanarySpec
+	specPath := field.NewPath("spec")
 	if isNull(n) {
-		w.errorf(n, "spec", "required")
+		w.Required(n, specPath, "")
 		return spec
 	}
 	var analysis, legacy *yaml.Node
 	targetSeen := false
-	for _, f := range w.fields(n, "spec") {
-		p := join("spec", f.key)
-		switch f.key {
+	for _, f := range w.fields(n, specPath) {
+		p := f.Path
+		switch f.Key {
 		case "provider":
-			spec.Provider = w.str(f.v, p)
+			spec.Provider = w.str(f.V, p)
 		case "targetRef":
 			targetSeen = true
-			if r := w.objectRef(f.v, p); r != nil {
+			if r := w.objectRef(f.V, p); r != nil {
 				spec.TargetRef = *r
 			}
 		case "ingressRef":
-			spec.IngressRef = w.objectRef(f.v, p)
+			spec.IngressRef = w.objectRef(f.V, p)
 		case "routeRef":
-			spec.RouteRef = w.objectRef(f.v, p)
+			spec.RouteRef = w.objectRef(f.V, p)
 		case "service":
-			for _, sf := range w.fields(f.v, p) {
-				switch sf.key {
+			for _, sf := range w.fields(f.V, p) {
+				switch sf.Key {
 				case "name":
-					spec.Service.Name = w.str(sf.v, join(p, "name"))
+					spec.Service.Name = w.str(sf.V, sf.Path)
 				case "port":
-					spec.Service.Port = w.integer(sf.v, join(p, "port"))
+					spec.Service.Port = w.integer(sf.V, sf.Path)
 				}
 			}
 		case "skipAnalysis":
-			spec.SkipAnalysis = w.boolean(f.v, p)
+			spec.SkipAnalysis = w.boolean(f.V, p)
 		case "analysis":
-			analysis = f.v
+			analysis = f.V
 		case "canaryAnalysis":
-			legacy = f.v
+			legacy = f.V
 		}
 	}
 	if !targetSeen || spec.TargetRef.Name == "" {
-		w.errorf(n, "spec.targetRef.name", "required")
+		w.Required(n, specPath.Child("targetRef", "name"), "")
 	}
 	switch {
 	case !isNull(analysis):
 		spec.AnalysisField = "spec.analysis"
-		spec.Analysis = w.analysis(analysis, spec.AnalysisField)
+		spec.Analysis = w.analysis(analysis, specPath.Child("analysis"))
 		if !isNull(legacy) {
-			w.notef(legacy, "spec.canaryAnalysis", "ignored: spec.analysis is set (Flagger uses spec.analysis)")
+			w.notef(legacy, specPath.Child("canaryAnalysis"), "ignored: spec.analysis is set (Flagger uses spec.analysis)")
 		}
 	case !isNull(legacy):
 		spec.AnalysisField = "spec.canaryAnalysis"
-		spec.Analysis = w.analysis(legacy, spec.AnalysisField)
+		spec.Analysis = w.analysis(legacy, specPath.Child("canaryAnalysis"))
 	}
 	return spec
 }
@@ -370,38 +268,41 @@ var analysisFields = map[string]bool{
 	"webhooks": true, "match": true, "sessionAffinity": true,
 }
 
-func (w *walker) analysis(n *yaml.Node, path string) *Analysis {
-	a := &Analysis{Line: deref(n).Line}
+func (w *walker) analysis(n *yaml.Node, path *field.Path) *Analysis {
+	a := &Analysis{}
+	if n.Kind != yaml.AliasNode {
+		a.Line = n.Line
+	}
 	for _, f := range w.fields(n, path) {
-		p := join(path, f.key)
-		switch f.key {
+		p := f.Path
+		switch f.Key {
 		case "interval":
-			a.Interval = w.str(f.v, p)
+			a.Interval = w.str(f.V, p)
 		case "iterations":
-			a.Iterations = w.nonNegative(f.v, p)
+			a.Iterations = w.nonNegative(f.V, p)
 		case "mirror":
-			a.Mirror = w.boolean(f.v, p)
+			a.Mirror = w.boolean(f.V, p)
 		case "maxWeight":
-			a.MaxWeight = w.nonNegative(f.v, p)
+			a.MaxWeight = w.nonNegative(f.V, p)
 		case "stepWeight":
-			a.StepWeight = w.nonNegative(f.v, p)
+			a.StepWeight = w.nonNegative(f.V, p)
 		case "stepWeights":
-			for i, item := range w.seq(f.v, p) {
-				a.StepWeights = append(a.StepWeights, w.nonNegative(item, index(p, i)))
+			for i, item := range w.seq(f.V, p) {
+				a.StepWeights = append(a.StepWeights, w.nonNegative(item, p.Index(i)))
 			}
 		case "threshold":
-			a.Threshold = w.nonNegative(f.v, p)
+			a.Threshold = w.nonNegative(f.V, p)
 		case "metrics":
-			for i, item := range w.seq(f.v, p) {
-				a.Metrics = append(a.Metrics, w.metric(item, index(p, i)))
+			for i, item := range w.seq(f.V, p) {
+				a.Metrics = append(a.Metrics, w.metric(item, p.Index(i)))
 			}
 		case "webhooks":
-			a.Webhooks = len(w.seq(f.v, p))
+			a.Webhooks = len(w.seq(f.V, p))
 		case "match":
-			a.Match = len(w.seq(f.v, p))
+			a.Match = len(w.seq(f.V, p))
 		default:
-			if !analysisFields[f.key] {
-				w.notef(f.k, p, "unknown field ignored (Flagger has no such analysis field; a typo?)")
+			if !analysisFields[f.Key] {
+				w.notef(f.K, p, "unknown field ignored (Flagger has no such analysis field; a typo?)")
 			}
 		}
 	}
@@ -411,57 +312,52 @@ func (w *walker) analysis(n *yaml.Node, path string) *Analysis {
 var metricFields = []string{"name", "interval", "threshold", "thresholdRange", "query", "templateRef", "templateVariables"}
 
 // metric decodes one spec.analysis.metrics entry strictly.
-func (w *walker) metric(n *yaml.Node, path string) Metric {
-	m := Metric{Line: deref(n).Line}
-	for _, f := range w.fields(n, path) {
-		p := join(path, f.key)
-		switch f.key {
+func (w *walker) metric(n *yaml.Node, path *field.Path) Metric {
+	m := Metric{}
+	if n.Kind != yaml.AliasNode {
+		m.Line = n.Line
+	}
+	for _, f := range w.fields(n, path, metricFields...) {
+		p := f.Path
+		switch f.Key {
 		case "name":
-			m.Name = w.str(f.v, p)
+			m.Name = w.str(f.V, p)
 		case "interval":
-			m.Interval = w.str(f.v, p)
+			m.Interval = w.str(f.V, p)
 		case "threshold":
-			if !isNull(f.v) {
-				m.Threshold, m.HasThreshold = w.number(f.v, p)
+			if !isNull(f.V) {
+				m.Threshold, m.HasThreshold = w.number(f.V, p)
 			}
 		case "thresholdRange":
-			if isNull(f.v) {
+			if isNull(f.V) {
 				continue
 			}
 			tr := &ThresholdRange{}
-			for _, rf := range w.fields(f.v, p) {
-				rp := join(p, rf.key)
-				switch rf.key {
-				case "min", "max":
-					if isNull(rf.v) {
-						continue
-					}
-					v, ok := w.number(rf.v, rp)
-					if !ok {
-						continue
-					}
-					if rf.key == "min" {
-						tr.Min = &v
-					} else {
-						tr.Max = &v
-					}
-				default:
-					w.unknown(rf, p, []string{"min", "max"})
+			for _, rf := range w.fields(f.V, p, "min", "max") {
+				if isNull(rf.V) {
+					continue
+				}
+				v, ok := w.number(rf.V, rf.Path)
+				if !ok {
+					continue
+				}
+				if rf.Key == "min" {
+					tr.Min = &v
+				} else {
+					tr.Max = &v
 				}
 			}
 			m.ThresholdRange = tr
 		case "query":
-			m.Query = w.str(f.v, p)
+			m.Query = w.str(f.V, p)
 		case "templateRef":
-			m.TemplateRef = w.objectRef(f.v, p)
+			m.TemplateRef = w.objectRef(f.V, p)
 		case "templateVariables":
-			m.TemplateVariables = w.stringMap(f.v, p)
-		default:
-			w.unknown(f, path, metricFields)
+			m.TemplateVariables = w.stringMap(f.V, p)
 		}
 	}
-	if m.Name == "" {
-		w.errorf(n, join(path, "name"), "required")
+	if m.Name == "" && n.Kind != yaml.AliasNode {
+		w.Required(n, path.Child("name"), "")
 	}
 	return m
 }
@@ -469,50 +365,42 @@ func (w *walker) metric(n *yaml.Node, path string) Metric {
 // templateSpec decodes a MetricTemplate's spec strictly.
 func (w *walker) templateSpec(n *yaml.Node) MetricTemplateSpec {
 	var spec MetricTemplateSpec
+	specPath := field.NewPath("spec")
 	if isNull(n) {
-		w.errorf(n, "spec", "required")
+		w.Required(n, specPath, "")
 		return spec
 	}
-	for _, f := range w.fields(n, "spec") {
-		p := join("spec", f.key)
-		switch f.key {
+	for _, f := range w.fields(n, specPath, "provider", "query") {
+		p := f.Path
+		switch f.Key {
 		case "query":
-			spec.Query = w.str(f.v, p)
+			spec.Query = w.str(f.V, p)
 		case "provider":
-			known := []string{"type", "address", "insecureSkipVerify", "secretRef", "region"}
-			for _, pf := range w.fields(f.v, p) {
-				pp := join(p, pf.key)
-				switch pf.key {
+			for _, pf := range w.fields(f.V, p, "type", "address", "insecureSkipVerify", "secretRef", "region") {
+				pp := pf.Path
+				switch pf.Key {
 				case "type":
-					spec.Provider.Type = w.str(pf.v, pp)
+					spec.Provider.Type = w.str(pf.V, pp)
 				case "address":
-					spec.Provider.Address = w.str(pf.v, pp)
+					spec.Provider.Address = w.str(pf.V, pp)
 				case "insecureSkipVerify":
-					spec.Provider.InsecureSkipVerify = w.boolean(pf.v, pp)
+					spec.Provider.InsecureSkipVerify = w.boolean(pf.V, pp)
 				case "region":
-					spec.Provider.Region = w.str(pf.v, pp)
+					spec.Provider.Region = w.str(pf.V, pp)
 				case "secretRef":
-					if isNull(pf.v) {
+					if isNull(pf.V) {
 						continue
 					}
 					ref := &ObjectRef{}
-					for _, sf := range w.fields(pf.v, pp) {
-						if sf.key == "name" {
-							ref.Name = w.str(sf.v, join(pp, "name"))
-						} else {
-							w.unknown(sf, pp, []string{"name"})
-						}
+					for _, sf := range w.fields(pf.V, pp, "name") {
+						ref.Name = w.str(sf.V, sf.Path)
 					}
 					if ref.Name == "" {
-						w.errorf(pf.v, join(pp, "name"), "required")
+						w.Required(pf.V, pp.Child("name"), "")
 					}
 					spec.Provider.SecretRef = ref
-				default:
-					w.unknown(pf, p, known)
 				}
 			}
-		default:
-			w.unknown(f, "spec", []string{"provider", "query"})
 		}
 	}
 	return spec
@@ -521,41 +409,31 @@ func (w *walker) templateSpec(n *yaml.Node) MetricTemplateSpec {
 // secretData decodes data (base64) and stringData; stringData wins.
 func (w *walker) secretData(data, stringData *yaml.Node) map[string][]byte {
 	out := map[string][]byte{}
-	for _, f := range w.fields(data, "data") {
-		p := join("data", f.key)
-		s := w.secretStr(f.v, p)
+	for _, f := range w.fields(data, field.NewPath("data")) {
+		s := w.secretStr(f.V, f.Path)
 		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
 		if err != nil {
 			// Never echo the value: it is a secret.
-			w.errorf(f.v, p, "not valid base64 (use stringData for plain text)")
+			w.errorf(f.V, f.Path, "not valid base64 (use stringData for plain text)")
 			continue
 		}
-		out[f.key] = b
+		out[f.Key] = b
 	}
-	for _, f := range w.fields(stringData, "stringData") {
-		out[f.key] = []byte(w.secretStr(f.v, join("stringData", f.key)))
+	for _, f := range w.fields(stringData, field.NewPath("stringData")) {
+		out[f.Key] = []byte(w.secretStr(f.V, f.Path))
 	}
 	return out
 }
 
 // secretStr is str for secret values: errors never show the value.
-func (w *walker) secretStr(n *yaml.Node, path string) string {
-	n = deref(n)
-	if isNull(n) {
+func (w *walker) secretStr(n *yaml.Node, path *field.Path) string {
+	n, ok := w.Node(n, path)
+	if !ok || isNull(n) {
 		return ""
 	}
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
 		w.errorf(n, path, "want a string (value not shown: secret data; quote it)")
 		return ""
 	}
 	return n.Value
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

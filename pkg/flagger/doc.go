@@ -11,8 +11,13 @@
 // uses. Fields outside spec.analysis are tolerated (Flagger's Canary has many),
 // unknown fields in spec.analysis are reported as notes, and the parts a check
 // is made of (metrics[], thresholdRange, templateRef, MetricTemplate spec) are
-// decoded strictly. Every error names the file, the document, the field path
-// and the line, e.g.
+// decoded strictly, with the shared walker of internal/yamlwalk (the same
+// rules as scenario files): YAML aliases and merge keys are refused where
+// they are used (`<<: {interval: 30s}` under spec.analysis is an error, not a
+// silently dropped interval), keys are unique, and decoding problems are
+// apimachinery field.Errors (errors.As finds the *field.Error). At most 20
+// errors are reported per Load. Every error names the file, the document, the
+// field path and the line, e.g.
 //
 //	canary.yaml: document 2: spec.analysis.metrics[1].templateRef: MetricTemplate "errors" not found in namespace "istio-system" (line 31)
 //

@@ -11,13 +11,11 @@ import (
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // MaxFileSize bounds what is read from one file or stdin.
 const MaxFileSize = 32 << 20
-
-// maxErrors bounds how many errors one Load reports.
-const maxErrors = 50
 
 // Options tune loading; the zero value is usable.
 type Options struct {
@@ -74,11 +72,7 @@ func Load(paths []string, opts Options) (*Set, error) {
 
 // Err is every error recorded so far, joined (nil when none).
 func (s *Set) Err() error {
-	errs := s.errs
-	if len(errs) > maxErrors {
-		errs = append(errs[:maxErrors:maxErrors], fmt.Errorf("... and %d more errors", len(s.errs)-maxErrors))
-	}
-	return errors.Join(errs...)
+	return joinErrors(s.errs)
 }
 
 // AddPath loads a file, a directory or stdin ("-"); errors are recorded in the set.
@@ -181,56 +175,55 @@ func (s *Set) Parse(name string, data []byte) {
 }
 
 func (s *Set) addDocument(src Source, n *yaml.Node) {
-	n = deref(n)
 	if isNull(n) {
 		return // empty document
 	}
 	src.Line = n.Line
 	w := &walker{src: src}
 	defer func() {
-		s.errs = append(s.errs, w.errs...)
+		s.errs = append(s.errs, w.errors()...)
 		s.parseNotes = append(s.parseNotes, w.notes...)
 		s.Notes = append(s.Notes, w.notes...)
 	}()
 	if n.Kind != yaml.MappingNode {
-		w.errorf(n, "", "want a Kubernetes object (a mapping with apiVersion and kind), got %s", describe(n))
+		w.errorf(n, nil, "want a Kubernetes object (a mapping with apiVersion and kind), got %s", describe(n))
 		return
 	}
 	var apiVersion, kind string
 	var metadata, spec, data, stringData, items, typ *yaml.Node
-	for _, f := range w.fields(n, "") {
-		switch f.key {
+	for _, f := range w.fields(n, nil) {
+		switch f.Key {
 		case "apiVersion":
-			apiVersion = w.str(f.v, "apiVersion")
+			apiVersion = w.str(f.V, f.Path)
 		case "kind":
-			kind = w.str(f.v, "kind")
+			kind = w.str(f.V, f.Path)
 		case "metadata":
-			metadata = f.v
+			metadata = f.V
 		case "spec":
-			spec = f.v
+			spec = f.V
 		case "data":
-			data = f.v
+			data = f.V
 		case "stringData":
-			stringData = f.v
+			stringData = f.V
 		case "items":
-			items = f.v
+			items = f.V
 		case "type":
-			typ = f.v
+			typ = f.V
 		}
 	}
-	if len(w.errs) > 0 {
+	if w.Len() > 0 {
 		return
 	}
 	group, _, _ := strings.Cut(apiVersion, "/")
 	switch {
 	case kind == "":
-		w.notef(n, "", "skipped: no kind")
+		w.notef(n, nil, "skipped: no kind")
 	case kind == KindList && apiVersion == "v1":
 		if src.Item != "" {
-			w.errorf(n, "", "a List inside a List is not supported")
+			w.errorf(n, nil, "a List inside a List is not supported")
 			return
 		}
-		for i, item := range w.seq(items, "items") {
+		for i, item := range w.seq(items, field.NewPath("items")) {
 			isrc := src
 			isrc.Item = index("items", i)
 			s.addDocument(isrc, item)
@@ -238,19 +231,19 @@ func (s *Set) addDocument(src Source, n *yaml.Node) {
 	case kind == KindCanary && apiVersion == CanaryAPIVersion:
 		name, ns := w.meta(metadata)
 		c := &Canary{Source: src, Name: name, Namespace: s.ns(ns), Spec: w.canarySpec(spec)}
-		if len(w.errs) == 0 && s.unique(w, n, "Canary", c.Namespace, c.Name) {
+		if w.Len() == 0 && s.unique(w, n, "Canary", c.Namespace, c.Name) {
 			s.Canaries = append(s.Canaries, c)
 		}
 	case kind == KindMetricTemplate && (apiVersion == TemplateAPIVersion || apiVersion == TemplateV1alpha1):
 		name, ns := w.meta(metadata)
 		t := &MetricTemplate{Source: src, APIVersion: apiVersion, Name: name, Namespace: s.ns(ns), Spec: w.templateSpec(spec)}
-		if len(w.errs) == 0 && s.unique(w, n, "MetricTemplate", t.Namespace, t.Name) {
+		if w.Len() == 0 && s.unique(w, n, "MetricTemplate", t.Namespace, t.Name) {
 			s.Templates = append(s.Templates, t)
 		}
 	case kind == KindSecret && apiVersion == "v1":
 		name, ns := w.meta(metadata)
-		sec := &Secret{Source: src, Name: name, Namespace: s.ns(ns), Type: w.str(typ, "type"), Data: w.secretData(data, stringData)}
-		if len(w.errs) == 0 && s.unique(w, n, "Secret", sec.Namespace, sec.Name) {
+		sec := &Secret{Source: src, Name: name, Namespace: s.ns(ns), Type: w.str(typ, field.NewPath("type")), Data: w.secretData(data, stringData)}
+		if w.Len() == 0 && s.unique(w, n, "Secret", sec.Namespace, sec.Name) {
 			s.Secrets = append(s.Secrets, sec)
 		}
 	case group == Group && (kind == KindCanary || kind == KindMetricTemplate):
@@ -258,9 +251,9 @@ func (s *Set) addDocument(src Source, n *yaml.Node) {
 		if kind == KindMetricTemplate {
 			want = TemplateAPIVersion + " or " + TemplateV1alpha1
 		}
-		w.errorf(n, "apiVersion", "%s %s is not supported (want %s)", kind, apiVersion, want)
+		w.errorf(n, field.NewPath("apiVersion"), "%s %s is not supported (want %s)", kind, apiVersion, want)
 	default:
-		w.notef(n, "", "skipped %s %s: extmetrics reads Canary, MetricTemplate and Secret", apiVersion, kind)
+		w.notef(n, nil, "skipped %s %s: extmetrics reads Canary, MetricTemplate and Secret", apiVersion, kind)
 	}
 }
 
@@ -275,7 +268,7 @@ func (s *Set) ns(ns string) string {
 func (s *Set) unique(w *walker, n *yaml.Node, kind, ns, name string) bool {
 	key := kind + "/" + ns + "/" + name
 	if first, ok := s.seen[key]; ok {
-		w.errorf(n, "metadata.name", "%s %s/%s is already defined at %s (line %d)", kind, ns, name, first, first.Line)
+		w.Duplicate(n, field.NewPath("metadata", "name"), "%s %s/%s is already defined at %s (line %d)", kind, ns, name, first, first.Line)
 		return false
 	}
 	s.seen[key] = w.src

@@ -1,10 +1,15 @@
 package flagger
 
 import (
+	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 const goodCanary = `apiVersion: flagger.app/v1beta1
@@ -133,7 +138,7 @@ func TestLoadAndResolve(t *testing.T) {
 	}
 	data := er.SecretData()
 	if string(data["token"]) != "secret-token" || string(data["ca.crt"]) != "PEM" {
-		t.Errorf("secret data keys %v", sortedKeys(data))
+		t.Errorf("secret data keys %v", slices.Sorted(maps.Keys(data)))
 	}
 	lat := resolved[0].Checks[1]
 	// No templateRef.namespace: the canary's namespace (test), as Flagger.
@@ -243,7 +248,7 @@ spec:
         thresholdRnage:
           max: 1
 `)},
-			want: []string{`c.yaml: document 1: spec.analysis.metrics[0].thresholdRnage: unknown field (known fields: name, interval, threshold, thresholdRange, query, templateRef, templateVariables) (line 14)`},
+			want: []string{`c.yaml: document 1: spec.analysis.metrics[0].thresholdRnage: unknown field "thresholdRnage" (allowed: name, interval, threshold, thresholdRange, query, templateRef, templateVariables) (line 14)`},
 		},
 		{
 			name:  "other provider",
@@ -356,7 +361,7 @@ spec:
 		t.Run(tt.name, func(t *testing.T) {
 			dir := writeFiles(t, tt.files)
 			var paths []string
-			for _, name := range sortedKeys(tt.files) {
+			for _, name := range slices.Sorted(maps.Keys(tt.files)) {
 				paths = append(paths, filepath.Join(dir, name))
 			}
 			set, err := Load(paths, Options{})
@@ -449,4 +454,43 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// One rule for aliases and merge keys (internal/yamlwalk): refused where
+// used, never silently dropped; the same in pkg/scenario.
+func TestLoadRefusesAliasesAndMergeKeys(t *testing.T) {
+	canary := func(analysis string) string {
+		return "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: app}\nspec:\n  targetRef: {name: app}\n  analysis:\n" + analysis
+	}
+	for name, tc := range map[string]struct{ src, want string }{
+		"merge key under spec.analysis": {canary("    <<: {interval: 30s}\n    threshold: 2\n"),
+			"c.yaml: document 1: spec.analysis: merge keys (<<) are not supported: write the fields out (line 7)"},
+		"alias": {canary("    interval: &i 30s\n    metrics:\n      - name: m\n        interval: *i\n"),
+			"c.yaml: document 1: spec.analysis.metrics[0].interval: YAML aliases (*i) are not supported: write the value out (line 10)"},
+		"aliased mapping": {"x: &m {a: 1}\n---\n" + canary("    match: *m\n"),
+			"c.yaml: document 2: spec.analysis.match: YAML aliases (*m) are not supported"},
+		"duplicate key": {canary("    threshold: 1\n    threshold: 2\n"),
+			"c.yaml: document 1: spec.analysis.threshold: duplicate key (first at line 7) (line 8)"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := writeFiles(t, map[string]string{"c.yaml": tc.src})
+			_, err := Load([]string{filepath.Join(dir, "c.yaml")}, Options{})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), "")
+			if !strings.Contains(msg, tc.want) {
+				t.Errorf("error lacks\n  %s\ngot\n  %s", tc.want, msg)
+			}
+			var fe *field.Error
+			if !errors.As(err, &fe) || fe.Field == "" {
+				t.Errorf("not a *field.Error: %T", err)
+			}
+		})
+	}
+	// An anchor nothing refers to is harmless.
+	dir := writeFiles(t, map[string]string{"c.yaml": canary("    interval: &i 30s\n")})
+	if set, err := Load([]string{filepath.Join(dir, "c.yaml")}, Options{}); err != nil || len(set.Canaries) != 1 || set.Canaries[0].Spec.Analysis.Interval != "30s" {
+		t.Fatalf("unused anchor: %v", err)
+	}
 }

@@ -1,7 +1,6 @@
 package flagger
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -55,10 +54,7 @@ func (s *Set) Resolve() ([]*Resolved, error) {
 			out = append(out, r)
 		}
 	}
-	if len(errs) > maxErrors {
-		errs = append(errs[:maxErrors:maxErrors], fmt.Errorf("... and %d more errors", len(errs)-maxErrors))
-	}
-	return out, errors.Join(errs...)
+	return out, joinErrors(errs)
 }
 
 func (s *Set) resolveCanary(c *Canary) (*Resolved, []error) {

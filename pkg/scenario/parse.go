@@ -11,6 +11,9 @@ import (
 	"time"
 
 	yaml "go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/extmetrics/extmetrics/internal/yamlwalk"
 )
 
 // Keys allowed at each level of a scenario file (in documentation order).
@@ -41,27 +44,37 @@ func Parse(name string, data []byte) (sc *Scenario, err error) {
 	}()
 	p := &parser{file: name}
 	sc = p.parse(data)
-	if len(p.errs) > 0 {
-		if len(p.errs) > maxErrors {
-			extra := len(p.errs) - maxErrors
-			p.errs = append(p.errs[:maxErrors], &FieldError{File: name, Msg: fmt.Sprintf("and %d more errors", extra)})
-		}
-		return nil, p.errs
+	if p.Len() > 0 {
+		return nil, p.errorList()
 	}
 	return sc, nil
 }
 
+// parser decodes a scenario with the shared strict walker
+// (internal/yamlwalk: aliases and merge keys refused, duplicate and unknown
+// keys reported).
 type parser struct {
+	yamlwalk.Walker
 	file string
-	errs ErrorList
 }
 
-func (p *parser) errorf(n *yaml.Node, path, format string, args ...any) {
-	line := 0
-	if n != nil {
-		line = n.Line
+func (p *parser) errorf(n *yaml.Node, path *field.Path, format string, args ...any) {
+	p.Invalid(n, path, format, args...)
+}
+
+// errorList is the walker's problems as an ErrorList, at most
+// yamlwalk.MaxErrors of them and a line saying how many more there were.
+func (p *parser) errorList() ErrorList {
+	all := p.Errors()
+	keep, more := yamlwalk.Truncate(len(all))
+	l := make(ErrorList, 0, keep+1)
+	for _, e := range all[:keep] {
+		l = append(l, &FieldError{File: p.file, Line: e.Line, Path: e.Field, Msg: e.Detail, Err: e.Error})
 	}
-	p.errs = append(p.errs, &FieldError{File: p.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+	if more != "" {
+		l = append(l, &FieldError{File: p.file, Msg: more})
+	}
+	return l
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -76,7 +89,7 @@ func (p *parser) syntaxError(err error) {
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	p.errs = append(p.errs, &FieldError{File: p.file, Line: line, Msg: "invalid YAML: " + msg})
+	p.Add(&yaml.Node{Line: line}, &field.Error{Type: field.ErrorTypeInvalid, BadValue: field.OmitValueType{}, Detail: "invalid YAML: " + msg})
 }
 
 func (p *parser) parse(data []byte) *Scenario {
@@ -93,7 +106,7 @@ func (p *parser) parse(data []byte) *Scenario {
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case err == nil:
-		p.errorf(&next, "", "only one YAML document is allowed")
+		p.errorf(&next, nil, "only one YAML document is allowed")
 		return nil
 	case !errors.Is(err, io.EOF):
 		p.syntaxError(err)
@@ -106,18 +119,18 @@ func (p *parser) parse(data []byte) *Scenario {
 	if isNull(root) {
 		return sc
 	}
-	fields := p.mapping(root, "", topKeys)
+	fields := p.mapping(root, nil, topKeys)
 	if fields == nil {
 		return nil
 	}
 	if n := fields["apiVersion"]; n != nil {
-		if s, ok := p.str(n, "apiVersion"); ok && s != APIVersion {
-			p.errorf(n, "apiVersion", "unsupported apiVersion %q (want %q)", s, APIVersion)
+		if s, ok := p.str(n, field.NewPath("apiVersion")); ok && s != APIVersion {
+			p.errorf(n, field.NewPath("apiVersion"), "unsupported apiVersion %q (want %q)", s, APIVersion)
 		}
 	}
 	if n := fields["kind"]; n != nil {
-		if s, ok := p.str(n, "kind"); ok && s != KindScenario {
-			p.errorf(n, "kind", "unsupported kind %q (want %q)", s, KindScenario)
+		if s, ok := p.str(n, field.NewPath("kind")); ok && s != KindScenario {
+			p.errorf(n, field.NewPath("kind"), "unsupported kind %q (want %q)", s, KindScenario)
 		}
 	}
 	if n := fields["metrics"]; n != nil {
@@ -129,112 +142,50 @@ func (p *parser) parse(data []byte) *Scenario {
 	return sc
 }
 
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias (anchors and aliases are not supported)"
-	case yaml.ScalarNode:
-		if isNull(n) {
-			return "null"
-		}
-		return fmt.Sprintf("%q", truncateForError(n.Value))
-	}
-	return "an unexpected node"
-}
+func isNull(n *yaml.Node) bool { return yamlwalk.IsNull(n) }
 
 // mapping checks that n is a mapping with string keys among allowed, no key
 // twice, and returns the values by key. It returns nil after reporting an error
-// when n is not a mapping; unknown and duplicate keys are reported and skipped.
-func (p *parser) mapping(n *yaml.Node, path string, allowed []string) map[string]*yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, path, "want a mapping with keys %s, got %s", strings.Join(allowed, ", "), kindName(n))
+// when n is not a mapping (null included); unknown and duplicate keys are
+// reported and skipped.
+func (p *parser) mapping(n *yaml.Node, path *field.Path, allowed []string) map[string]*yaml.Node {
+	if n != nil && n.Kind == yaml.ScalarNode && isNull(n) {
+		p.errorf(n, path, "want a mapping with keys %s, got null", strings.Join(allowed, ", "))
 		return nil
 	}
-	out := make(map[string]*yaml.Node, len(n.Content)/2)
-	keyNodes := make(map[string]*yaml.Node, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
-			p.errorf(k, path, "unsupported key %s (allowed: %s)", kindName(k), strings.Join(allowed, ", "))
-			continue
-		}
-		kp := joinPath(path, k.Value)
-		if prev, dup := keyNodes[k.Value]; dup {
-			p.errorf(k, kp, "duplicate key (first at line %d)", prev.Line)
-			continue
-		}
-		keyNodes[k.Value] = k
-		if !contains(allowed, k.Value) {
-			p.errorf(k, kp, "unknown field %q (allowed: %s)", truncateForError(k.Value), strings.Join(allowed, ", "))
-			continue
-		}
-		out[k.Value] = v
+	if n == nil || n.Kind != yaml.MappingNode {
+		p.Fields(n, path, allowed...) // reports the alias or the wrong kind
+		return nil
+	}
+	fs := p.Fields(n, path, allowed...)
+	out := make(map[string]*yaml.Node, len(fs))
+	for _, f := range fs {
+		out[f.Key] = f.V
 	}
 	return out
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+// scalar reports anything but a non-null scalar (of any tag).
+func (p *parser) scalar(n *yaml.Node, path *field.Path, want string) bool {
+	_, ok := p.Scalar(n, path, want)
+	return ok
 }
 
-func (p *parser) scalar(n *yaml.Node, path, want string) bool {
-	if n.Kind != yaml.ScalarNode || isNull(n) {
-		p.errorf(n, path, "want %s, got %s", want, kindName(n))
-		return false
-	}
-	return true
-}
-
-func (p *parser) str(n *yaml.Node, path string) (string, bool) {
-	if !p.scalar(n, path, "a string") {
+// str reads a scalar as text (numbers and booleans included).
+func (p *parser) str(n *yaml.Node, path *field.Path) (string, bool) {
+	s, ok := p.Scalar(n, path, "a string")
+	if !ok {
 		return "", false
 	}
-	return n.Value, true
+	return s.Value, true
 }
 
-func (p *parser) boolean(n *yaml.Node, path string) (bool, bool) {
-	if !p.scalar(n, path, "true or false") {
-		return false, false
-	}
-	if n.ShortTag() != "!!bool" {
-		p.errorf(n, path, "want true or false, got %s", kindName(n))
-		return false, false
-	}
-	var b bool
-	if err := n.Decode(&b); err != nil {
-		p.errorf(n, path, "want true or false, got %s", kindName(n))
-		return false, false
-	}
-	return b, true
-}
+func (p *parser) boolean(n *yaml.Node, path *field.Path) (bool, bool) { return p.Bool(n, path) }
 
-func (p *parser) integer(n *yaml.Node, path string) (int64, bool) {
-	if !p.scalar(n, path, "an integer") {
-		return 0, false
-	}
-	var i int64
-	if n.ShortTag() != "!!int" || n.Decode(&i) != nil {
-		p.errorf(n, path, "want an integer, got %s", kindName(n))
-		return 0, false
-	}
-	return i, true
-}
+func (p *parser) integer(n *yaml.Node, path *field.Path) (int64, bool) { return p.Int(n, path) }
 
 // number reads a number or a quantity string.
-func (p *parser) number(n *yaml.Node, path string) (float64, bool) {
+func (p *parser) number(n *yaml.Node, path *field.Path) (float64, bool) {
 	if !p.scalar(n, path, `a number or a quantity such as "1500m"`) {
 		return 0, false
 	}
@@ -256,13 +207,13 @@ func (p *parser) number(n *yaml.Node, path string) (float64, bool) {
 			return 0, false
 		}
 	default:
-		p.errorf(n, path, "invalid value %s: want a number or a quantity such as \"1500m\"", kindName(n))
+		p.errorf(n, path, "invalid value %s: want a number or a quantity such as \"1500m\"", yamlwalk.Describe(n))
 		return 0, false
 	}
 	return v, true
 }
 
-func (p *parser) duration(n *yaml.Node, path string) (time.Duration, bool) {
+func (p *parser) duration(n *yaml.Node, path *field.Path) (time.Duration, bool) {
 	if !p.scalar(n, path, `a duration such as "30s"`) {
 		return 0, false
 	}
@@ -290,12 +241,13 @@ func keyNode(n *yaml.Node, key string) *yaml.Node {
 	return n
 }
 
-func (p *parser) list(n *yaml.Node, path string) []*yaml.Node {
-	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, path, "want a list, got %s", kindName(n))
+// list returns a list's items; anything else, null included, is reported.
+func (p *parser) list(n *yaml.Node, path *field.Path) []*yaml.Node {
+	if n != nil && n.Kind == yaml.ScalarNode && isNull(n) {
+		p.errorf(n, path, "want a list, got null")
 		return nil
 	}
-	return n.Content
+	return p.Seq(n, path)
 }
 
 func (p *parser) metrics(sc *Scenario, n *yaml.Node) {
@@ -306,8 +258,8 @@ func (p *parser) metrics(sc *Scenario, n *yaml.Node) {
 		idx, line int
 	}
 	seen := map[string]first{}
-	for i, mn := range p.list(n, "metrics") {
-		path := fmt.Sprintf("metrics[%d]", i)
+	for i, mn := range p.list(n, field.NewPath("metrics")) {
+		path := field.NewPath("metrics").Index(i)
 		f := p.mapping(mn, path, metricKeys)
 		if f == nil {
 			continue
@@ -315,54 +267,54 @@ func (p *parser) metrics(sc *Scenario, n *yaml.Node) {
 		m := Metric{Namespace: DefaultNamespace, Line: mn.Line}
 		ok := true
 		if v := f["name"]; v == nil {
-			p.errorf(mn, path+".name", "required")
+			p.errorf(mn, path.Child("name"), "required")
 			ok = false
-		} else if s, good := p.str(v, path+".name"); !good {
+		} else if s, good := p.str(v, path.Child("name")); !good {
 			ok = false
 		} else if err := ValidateMetricName(s); err != nil {
-			p.errorf(v, path+".name", "%v", err)
+			p.errorf(v, path.Child("name"), "%v", err)
 			ok = false
 		} else {
 			m.Name = s
 		}
 		if v := f["namespace"]; v != nil {
-			if s, good := p.str(v, path+".namespace"); !good {
+			if s, good := p.str(v, path.Child("namespace")); !good {
 				ok = false
 			} else if err := ValidateNamespace(s); err != nil {
-				p.errorf(v, path+".namespace", "%v", err)
+				p.errorf(v, path.Child("namespace"), "%v", err)
 				ok = false
 			} else {
 				m.Namespace = s
 			}
 		}
 		if v := f["labels"]; v != nil && !isNull(v) {
-			lbls, good := p.labels(v, path+".labels")
+			lbls, good := p.labels(v, path.Child("labels"))
 			ok = ok && good
 			m.Labels = lbls
 		}
 		if v := f["windowSeconds"]; v != nil {
-			if w, good := p.integer(v, path+".windowSeconds"); !good {
+			if w, good := p.integer(v, path.Child("windowSeconds")); !good {
 				ok = false
 			} else if w <= 0 {
-				p.errorf(v, path+".windowSeconds", "must be positive, got %d", w)
+				p.errorf(v, path.Child("windowSeconds"), "must be positive, got %d", w)
 				ok = false
 			} else {
 				m.WindowSeconds = &w
 			}
 		}
 		if v := f["timestampOffset"]; v != nil {
-			d, good := p.duration(v, path+".timestampOffset")
+			d, good := p.duration(v, path.Child("timestampOffset"))
 			if good && (d > MaxTimestampOffset || d < -MaxTimestampOffset) {
-				p.errorf(v, path+".timestampOffset", "at most %s either way, got %s", MaxTimestampOffset, d)
+				p.errorf(v, path.Child("timestampOffset"), "at most %s either way, got %s", MaxTimestampOffset, d)
 				good = false
 			}
 			ok = ok && good
 			m.TimestampOffset = d
 		}
 		if v := f["value"]; v == nil {
-			p.errorf(mn, path+".value", "required (one of %s)", strings.Join(generatorKeys, ", "))
+			p.errorf(mn, path.Child("value"), "required (one of %s)", strings.Join(generatorKeys, ", "))
 			ok = false
-		} else if g := p.generator(v, path+".value"); g == nil {
+		} else if g := p.generator(v, path.Child("value")); g == nil {
 			ok = false
 		} else {
 			m.Generator = g
@@ -380,47 +332,42 @@ func (p *parser) metrics(sc *Scenario, n *yaml.Node) {
 	}
 }
 
-func (p *parser) labels(n *yaml.Node, path string) (map[string]string, bool) {
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, path, "want a mapping of label keys to values, got %s", kindName(n))
+func (p *parser) labels(n *yaml.Node, path *field.Path) (map[string]string, bool) {
+	if n.Kind != yaml.MappingNode && n.Kind != yaml.AliasNode {
+		p.errorf(n, path, "want a mapping of label keys to values, got %s", yamlwalk.Describe(n))
 		return nil, false
 	}
-	out := make(map[string]string, len(n.Content)/2)
-	ok := true
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode || isNull(k) || k.ShortTag() == "!!merge" {
-			p.errorf(k, path, "want a label key, got %s", kindName(k))
-			ok = false
-			continue
-		}
-		kp := path + "." + k.Value
-		if _, dup := out[k.Value]; dup {
-			p.errorf(k, kp, "duplicate label key")
+	before := p.Len()
+	fs := p.Fields(n, path)
+	ok := p.Len() == before
+	out := make(map[string]string, len(fs))
+	for _, f := range fs {
+		v, good := p.Node(f.V, f.Path)
+		if !good {
 			ok = false
 			continue
 		}
 		val := ""
 		if !isNull(v) { // "app:" with nothing is the empty label value
 			if v.Kind != yaml.ScalarNode {
-				p.errorf(v, kp, "want a label value, got %s", kindName(v))
+				p.errorf(v, f.Path, "want a label value, got %s", yamlwalk.Describe(v))
 				ok = false
 				continue
 			}
 			val = v.Value
 		}
-		if err := validateLabel(k.Value, val); err != nil {
-			p.errorf(k, kp, "%v", err)
+		if err := validateLabel(f.Key, val); err != nil {
+			p.errorf(f.K, f.Path, "%v", err)
 			ok = false
 			continue
 		}
-		out[k.Value] = val
+		out[f.Key] = val
 	}
 	return out, ok
 }
 
 // generator reads a value: a scalar (constant) or a mapping with exactly one generator.
-func (p *parser) generator(n *yaml.Node, path string) Generator {
+func (p *parser) generator(n *yaml.Node, path *field.Path) Generator {
 	if n.Kind == yaml.ScalarNode && !isNull(n) {
 		v, ok := p.number(n, path)
 		if !ok {
@@ -448,9 +395,9 @@ func (p *parser) generator(n *yaml.Node, path string) Generator {
 		return nil
 	}
 	kind := kinds[0]
-	gn, gp := f[kind], path+"."+kind
+	gn, gp := f[kind], path.Child(kind)
 	if r := f["repeat"]; r != nil && kind != "sequence" {
-		p.errorf(keyNode(n, "repeat"), path+".repeat", "only applies to sequence")
+		p.errorf(keyNode(n, "repeat"), path.Child("repeat"), "only applies to sequence")
 		return nil
 	}
 	var g Generator
@@ -468,16 +415,39 @@ func (p *parser) generator(n *yaml.Node, path string) Generator {
 	case "noise":
 		g = p.noise(gn, gp)
 	case "sequence":
-		g = p.sequence(gn, gp, f["repeat"], path+".repeat")
+		g = p.sequence(gn, gp, f["repeat"], path.Child("repeat"))
 	}
 	if g == nil {
 		return nil
 	}
-	if field, msg := checkGenerator(g); msg != "" {
-		p.errorf(fieldNode(gn, field), joinPath(gp, field), "%s", msg)
+	if sub, msg := checkGenerator(g); msg != "" {
+		p.errorf(fieldNode(gn, sub), subPath(gp, sub), "%s", msg)
 		return nil
 	}
 	return g
+}
+
+// subPath appends a check() field ("over", "[2].after", "[1]") to p.
+func subPath(p *field.Path, sub string) *field.Path {
+	for sub != "" {
+		if sub[0] == '[' {
+			end := strings.IndexByte(sub, ']')
+			i, err := strconv.Atoi(sub[1:max(end, 1)])
+			if end < 0 || err != nil {
+				return yamlwalk.Child(p, sub)
+			}
+			p, sub = p.Index(i), strings.TrimPrefix(sub[end+1:], ".")
+			continue
+		}
+		name, rest, _ := strings.Cut(sub, ".")
+		if k := strings.IndexByte(name, '['); k > 0 {
+			name, rest = name[:k], strings.TrimPrefix(sub[k:], ".")
+			p, sub = yamlwalk.Child(p, name), rest
+			continue
+		}
+		p, sub = yamlwalk.Child(p, name), rest
+	}
+	return p
 }
 
 // fieldNode finds the node a check() field ("over", "[2].after", "[1]") refers to.
@@ -498,18 +468,18 @@ func fieldNode(n *yaml.Node, field string) *yaml.Node {
 }
 
 // required reads the named fields of a generator mapping, reporting missing ones.
-func (p *parser) required(n *yaml.Node, f map[string]*yaml.Node, path string, keys ...string) bool {
+func (p *parser) required(n *yaml.Node, f map[string]*yaml.Node, path *field.Path, keys ...string) bool {
 	ok := true
 	for _, k := range keys {
 		if f[k] == nil {
-			p.errorf(n, path+"."+k, "required")
+			p.errorf(n, path.Child(k), "required")
 			ok = false
 		}
 	}
 	return ok
 }
 
-func (p *parser) steps(n *yaml.Node, path string) Generator {
+func (p *parser) steps(n *yaml.Node, path *field.Path) Generator {
 	items := p.list(n, path)
 	if items == nil {
 		if n.Kind == yaml.SequenceNode {
@@ -520,14 +490,14 @@ func (p *parser) steps(n *yaml.Node, path string) Generator {
 	out := make(Steps, 0, len(items))
 	ok := true
 	for i, it := range items {
-		ip := fmt.Sprintf("%s[%d]", path, i)
+		ip := path.Index(i)
 		f := p.mapping(it, ip, stepKeys)
 		if f == nil || !p.required(it, f, ip, stepKeys...) {
 			ok = false
 			continue
 		}
-		after, ok1 := p.duration(f["after"], ip+".after")
-		v, ok2 := p.number(f["value"], ip+".value")
+		after, ok1 := p.duration(f["after"], ip.Child("after"))
+		v, ok2 := p.number(f["value"], ip.Child("value"))
 		if !ok1 || !ok2 {
 			ok = false
 			continue
@@ -540,7 +510,7 @@ func (p *parser) steps(n *yaml.Node, path string) Generator {
 	return out
 }
 
-func (p *parser) ramp(n *yaml.Node, path string) Generator {
+func (p *parser) ramp(n *yaml.Node, path *field.Path) Generator {
 	f := p.mapping(n, path, rampKeys)
 	if f == nil || !p.required(n, f, path, "from", "to", "over") {
 		return nil
@@ -554,7 +524,7 @@ func (p *parser) ramp(n *yaml.Node, path string) Generator {
 	return r
 }
 
-func (p *parser) sine(n *yaml.Node, path string) Generator {
+func (p *parser) sine(n *yaml.Node, path *field.Path) Generator {
 	f := p.mapping(n, path, sineKeys)
 	if f == nil || !p.required(n, f, path, "base", "amplitude", "period") {
 		return nil
@@ -568,7 +538,7 @@ func (p *parser) sine(n *yaml.Node, path string) Generator {
 	return s
 }
 
-func (p *parser) noise(n *yaml.Node, path string) Generator {
+func (p *parser) noise(n *yaml.Node, path *field.Path) Generator {
 	f := p.mapping(n, path, noiseKeys)
 	if f == nil || !p.required(n, f, path, "base", "amplitude") {
 		return nil
@@ -577,7 +547,7 @@ func (p *parser) noise(n *yaml.Node, path string) Generator {
 	ok := p.numbers(f, path, map[string]*float64{"base": &z.Base, "amplitude": &z.Amplitude})
 	ok = p.durations(f, path, map[string]*time.Duration{"interval": &z.Interval}) && ok
 	if v := f["seed"]; v != nil {
-		seed, good := p.integer(v, path+".seed")
+		seed, good := p.integer(v, path.Child("seed"))
 		ok = ok && good
 		z.Seed = seed
 	}
@@ -587,7 +557,7 @@ func (p *parser) noise(n *yaml.Node, path string) Generator {
 	return z
 }
 
-func (p *parser) sequence(n *yaml.Node, path string, repeat *yaml.Node, repeatPath string) Generator {
+func (p *parser) sequence(n *yaml.Node, path *field.Path, repeat *yaml.Node, repeatPath *field.Path) Generator {
 	items := p.list(n, path)
 	if items == nil {
 		if n.Kind == yaml.SequenceNode {
@@ -598,7 +568,7 @@ func (p *parser) sequence(n *yaml.Node, path string, repeat *yaml.Node, repeatPa
 	s := Sequence{Values: make([]float64, 0, len(items))}
 	ok := true
 	for i, it := range items {
-		v, good := p.number(it, fmt.Sprintf("%s[%d]", path, i))
+		v, good := p.number(it, path.Index(i))
 		ok = ok && good
 		s.Values = append(s.Values, v)
 	}
@@ -614,11 +584,11 @@ func (p *parser) sequence(n *yaml.Node, path string, repeat *yaml.Node, repeatPa
 }
 
 // numbers and durations read optional fields into their targets, in key order for stable errors.
-func (p *parser) numbers(f map[string]*yaml.Node, path string, into map[string]*float64) bool {
+func (p *parser) numbers(f map[string]*yaml.Node, path *field.Path, into map[string]*float64) bool {
 	ok := true
 	for _, k := range sortedPtrKeys(into) {
 		if v := f[k]; v != nil {
-			x, good := p.number(v, path+"."+k)
+			x, good := p.number(v, path.Child(k))
 			ok = ok && good
 			*into[k] = x
 		}
@@ -626,11 +596,11 @@ func (p *parser) numbers(f map[string]*yaml.Node, path string, into map[string]*
 	return ok
 }
 
-func (p *parser) durations(f map[string]*yaml.Node, path string, into map[string]*time.Duration) bool {
+func (p *parser) durations(f map[string]*yaml.Node, path *field.Path, into map[string]*time.Duration) bool {
 	ok := true
 	for _, k := range sortedPtrKeys(into) {
 		if v := f[k]; v != nil {
-			d, good := p.duration(v, path+"."+k)
+			d, good := p.duration(v, path.Child(k))
 			ok = ok && good
 			*into[k] = d
 		}
@@ -656,8 +626,8 @@ func (p *parser) faults(sc *Scenario, n *yaml.Node) {
 		return
 	}
 	seen := map[string]int{} // lowercased metric -> line
-	for i, fn := range p.list(n, "faults") {
-		path := fmt.Sprintf("faults[%d]", i)
+	for i, fn := range p.list(n, field.NewPath("faults")) {
+		path := field.NewPath("faults").Index(i)
 		f := p.mapping(fn, path, faultRuleKeys)
 		if f == nil {
 			continue
@@ -665,11 +635,11 @@ func (p *parser) faults(sc *Scenario, n *yaml.Node) {
 		metric := ""
 		ok := true
 		if v := f["metric"]; v != nil {
-			if s, good := p.str(v, path+".metric"); !good {
+			if s, good := p.str(v, path.Child("metric")); !good {
 				ok = false
 			} else if s != "*" {
 				if err := ValidateMetricName(s); err != nil {
-					p.errorf(v, path+".metric", "%v", err)
+					p.errorf(v, path.Child("metric"), "%v", err)
 					ok = false
 				}
 				metric = s
@@ -680,7 +650,7 @@ func (p *parser) faults(sc *Scenario, n *yaml.Node) {
 			"latency": &flt.Latency, "jitter": &flt.Jitter, "retryAfter": &flt.RetryAfter, "staleBy": &flt.StaleBy,
 		}) && ok
 		if v := f["status"]; v != nil {
-			st, good := p.integer(v, path+".status")
+			st, good := p.integer(v, path.Child("status"))
 			ok = ok && good
 			if good && (st < 0 || st > 999) {
 				st = 1000 // out of int range checks below report it
@@ -689,10 +659,10 @@ func (p *parser) faults(sc *Scenario, n *yaml.Node) {
 		}
 		if v := f["probability"]; v != nil {
 			var prob float64
-			if !p.scalar(v, path+".probability", "a number between 0 and 1") {
+			if !p.scalar(v, path.Child("probability"), "a number between 0 and 1") {
 				ok = false
 			} else if tag := v.ShortTag(); (tag != "!!int" && tag != "!!float") || v.Decode(&prob) != nil {
-				p.errorf(v, path+".probability", "want a number between 0 and 1, got %s", kindName(v))
+				p.errorf(v, path.Child("probability"), "want a number between 0 and 1, got %s", yamlwalk.Describe(v))
 				ok = false
 			}
 			flt.Probability = prob
@@ -702,7 +672,7 @@ func (p *parser) faults(sc *Scenario, n *yaml.Node) {
 			dst *bool
 		}{{"reset", &flt.Reset}, {"malformed", &flt.Malformed}, {"truncate", &flt.Truncate}} {
 			if v := f[bf.key]; v != nil {
-				b, good := p.boolean(v, path+"."+bf.key)
+				b, good := p.boolean(v, path.Child(bf.key))
 				ok = ok && good
 				*bf.dst = b
 			}
@@ -711,7 +681,7 @@ func (p *parser) faults(sc *Scenario, n *yaml.Node) {
 			continue
 		}
 		if key, msg := flt.check(); key != "" {
-			p.errorf(keyNode(fn, key), path+"."+key, "%s", msg)
+			p.errorf(keyNode(fn, key), path.Child(key), "%s", msg)
 			continue
 		}
 		if flt.IsZero() {

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/extmetrics/extmetrics/internal/yamlwalk"
 )
 
 // APIVersion and KindScenario are the optional apiVersion and kind of a scenario file.
@@ -51,6 +54,17 @@ type FieldError struct {
 	Line int    // 1-based; 0 when unknown
 	Path string // field path such as metrics[2].value.steps[0].after
 	Msg  string
+	// Err is the apimachinery field error of a problem Parse found (nil
+	// otherwise); Unwrap returns it.
+	Err *field.Error
+}
+
+// Unwrap gives the *field.Error of a parse problem, for errors.As.
+func (e *FieldError) Unwrap() error {
+	if e.Err == nil {
+		return nil
+	}
+	return e.Err
 }
 
 // Error formats the error as file:line: path: message.
@@ -79,7 +93,7 @@ func (e *FieldError) Error() string {
 type ErrorList []*FieldError
 
 // maxErrors bounds the problems reported for one file.
-const maxErrors = 20
+const maxErrors = yamlwalk.MaxErrors
 
 // Error puts one problem per line.
 func (l ErrorList) Error() string {
