@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -117,8 +116,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Profile == "" {
 		cfg.Profile = ProfilePrometheusAdapter
 	}
-	if !validProfile(cfg.Profile) {
-		return nil, fmt.Errorf("unknown profile %q (want one of %s)", cfg.Profile, strings.Join(Profiles, ", "))
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
@@ -177,16 +176,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg = s.cfg
-	if !cfg.InsecureHTTP && cfg.WriteCAFile != "" && cfg.TLSCertFile != "" {
-		return nil, errors.New("write CA: the CA is only known for the generated certificate; with your own certificate give clients your own CA")
-	}
-	if cfg.InsecureHTTP && (cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" || cfg.ClientCAFile != "" || cfg.WriteCAFile != "") {
-		return nil, errors.New("plain HTTP cannot be combined with TLS certificate, client CA or write-CA settings")
-	}
-	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
-		return nil, errors.New("TLS certificate and key must be given together")
-	}
+	cfg = s.cfg // validated by New
 
 	host, _, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {

@@ -119,15 +119,7 @@ func (o *options) config(logger *slog.Logger) (devserver.Config, error) {
 	if o.datadogMaxAge <= 0 {
 		return cfg, fmt.Errorf("--datadog-max-age: must be positive")
 	}
-	valid := false
-	for _, p := range devserver.Profiles {
-		valid = valid || p == o.profile
-	}
-	if !valid {
-		return cfg, fmt.Errorf("--profile: unknown profile %q (want one of %s)", o.profile, strings.Join(devserver.Profiles, ", "))
-	}
-	host, _, err := net.SplitHostPort(o.addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(o.addr); err != nil {
 		return cfg, fmt.Errorf("--addr %q: want host:port: %v", o.addr, err)
 	}
 	tokens := map[string][]string{}
@@ -145,27 +137,45 @@ func (o *options) config(logger *slog.Logger) (devserver.Config, error) {
 		tokens[tok] = []string{devserver.AllNamespaces}
 	}
 	cfg.Tokens = tokens
-	if len(tokens) == 0 && !isLoopback(host) {
-		return cfg, fmt.Errorf("--addr %s is not a loopback address: refusing to serve without authentication; give --token or --tokens-file", o.addr)
-	}
-	if o.insecureHTTP && (o.tlsCert != "" || o.tlsKey != "" || o.clientCA != "" || o.writeCA != "") {
-		return cfg, errors.New("--insecure-http cannot be combined with --tls-cert, --tls-key, --client-ca or --write-ca")
-	}
-	if (o.tlsCert == "") != (o.tlsKey == "") {
-		return cfg, errors.New("--tls-cert and --tls-key must be given together")
-	}
-	if o.tlsCert != "" && o.writeCA != "" {
-		return cfg, errors.New("--write-ca writes the CA of the generated certificate; with --tls-cert give clients your own CA")
+	// The library's rules (profile, TLS settings, no authentication only on
+	// loopback), worded with the flags.
+	if err := cfg.Validate(); err != nil {
+		return cfg, flagErrors(err)
 	}
 	return cfg, nil
 }
 
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
+// configFlags are the flags that set each devserver.Config field.
+var configFlags = map[string]string{
+	"Profile":      "--profile",
+	"Addr":         "--addr",
+	"InsecureHTTP": "--insecure-http",
+	"TLSCertFile":  "--tls-cert/--tls-key",
+	"WriteCAFile":  "--write-ca",
+}
+
+// flagErrors words devserver.Config.Validate's errors with the flags.
+func flagErrors(err error) error {
+	var out []error
+	for _, e := range unjoin(err) {
+		var ce *devserver.ConfigError
+		switch {
+		case errors.As(e, &ce) && errors.Is(ce, devserver.ErrUnauthenticatedNonLoopback):
+			out = append(out, fmt.Errorf("--addr: %s; give --token, --tokens-file or --client-ca", ce.Msg))
+		case errors.As(e, &ce) && configFlags[ce.Field] != "":
+			out = append(out, fmt.Errorf("%s: %s", configFlags[ce.Field], ce.Msg))
+		default:
+			out = append(out, e)
+		}
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return errors.Join(out...)
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

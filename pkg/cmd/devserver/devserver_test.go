@@ -229,6 +229,8 @@ func TestCommandUsageErrors(t *testing.T) {
 		{[]string{"--scenario", filepath.Join(dir, "missing.yaml")}, "missing.yaml"},
 		{[]string{"--addr", "nonsense"}, "--addr"},
 		{[]string{"--addr", "0.0.0.0:0"}, "refusing to serve without authentication"},
+		{[]string{"--addr", "0.0.0.0:0"}, "--client-ca"},
+		{[]string{"--profile", "nope"}, `unknown profile "nope"`},
 		{[]string{"--tokens-file", badTokens}, "--tokens-file"},
 		{[]string{"--tokens-file", filepath.Join(dir, "none")}, "--tokens-file"},
 		{[]string{"--token", ""}, "--token"},
@@ -263,5 +265,18 @@ func TestCommandUsageErrors(t *testing.T) {
 		if out.Len() != 0 {
 			t.Errorf("%v: printed %q though it did not start", tc.args, out.String())
 		}
+	}
+}
+
+// A client certificate is authentication: --client-ca alone may serve off
+// loopback (checked on the configuration, without listening there).
+func TestConfigClientCAIsAuthentication(t *testing.T) {
+	o := &options{addr: "0.0.0.0:8443", profile: "cma", clientCA: "ca.pem", datadogMaxAge: 2 * time.Minute}
+	if _, err := o.config(nil); err != nil {
+		t.Fatalf("--client-ca off loopback: %v", err)
+	}
+	o.clientCA = ""
+	if _, err := o.config(nil); err == nil || !strings.Contains(err.Error(), "--addr: 0.0.0.0:8443 is not a loopback address") {
+		t.Fatalf("no authentication off loopback: %v", err)
 	}
 }
