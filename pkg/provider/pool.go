@@ -38,11 +38,8 @@ type poolItem struct {
 	entry *transportEntry
 }
 
-// poolSize bounds the pool; a rotated credential leaves its old entry to be
-// evicted (least recently used first).
-const poolSize = 64
-
-var sharedPool = newTransportPool(poolSize)
+// The pool is bounded (CacheLimits.Transports, default 64); a rotated
+// credential leaves its old entry to be evicted (least recently used first).
 
 func newTransportPool(max int) *transportPool {
 	return &transportPool{max: max, items: make(map[poolKey]*list.Element), order: list.New()}

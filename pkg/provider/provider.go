@@ -86,6 +86,9 @@ type Options struct {
 	// Sources label where the caller got the base config and the files
 	// above, for ConnInfo (optional).
 	Sources Sources
+	// Caches, when set, replaces the process-wide DefaultCaches (e.g. one
+	// per tenant of a service); see Caches.
+	Caches *Caches
 }
 
 // Provider queries one External Metrics API server. It is safe for
@@ -173,7 +176,7 @@ type built struct {
 	static    []string // static secrets, for redaction
 }
 
-func build(base *rest.Config, spec Spec, opts Options) (*built, error) {
+func build(caches *Caches, base *rest.Config, spec Spec, opts Options) (*built, error) {
 	r, err := buildConfig(base, spec, opts)
 	if err != nil {
 		return nil, err
@@ -185,7 +188,7 @@ func build(base *rest.Config, spec Spec, opts Options) (*built, error) {
 		ua = userAgent()
 	}
 	r.cfg.UserAgent = ""
-	entry, err := sharedPool.get(r)
+	entry, err := caches.pool.get(r)
 	if err != nil {
 		return nil, err
 	}
