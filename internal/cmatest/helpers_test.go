@@ -216,8 +216,4 @@ func checkTimestamps(t *testing.T, who string, ts []string) {
 	}
 }
 
-func sortedCopy(s []string) []string {
-	c := slices.Clone(s)
-	sort.Strings(c)
-	return c
-}
+func sortedCopy(s []string) []string { return slices.Sorted(slices.Values(s)) }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -461,24 +460,37 @@ func Judge(v float64, m *flagger.Metric) (passed bool, message string) {
 		return false, "value is NaN (not a number)"
 	}
 	if math.IsInf(v, 0) {
-		return false, fmt.Sprintf("value %s is not finite", num(v))
+		return false, fmt.Sprintf("value %s is not finite", FormatValue(v))
 	}
 	if tr := m.ThresholdRange; tr != nil {
 		if tr.Min != nil && v < *tr.Min {
-			return false, fmt.Sprintf("%s < min %s", num(v), num(*tr.Min))
+			return false, fmt.Sprintf("%s < min %s", FormatValue(v), FormatValue(*tr.Min))
 		}
 		if tr.Max != nil && v > *tr.Max {
-			return false, fmt.Sprintf("%s > max %s", num(v), num(*tr.Max))
+			return false, fmt.Sprintf("%s > max %s", FormatValue(v), FormatValue(*tr.Max))
 		}
 		return true, ""
 	}
 	if v > m.Threshold {
-		return false, fmt.Sprintf("%s > threshold %s (deprecated threshold)", num(v), num(m.Threshold))
+		return false, fmt.Sprintf("%s > threshold %s (deprecated threshold)", FormatValue(v), FormatValue(m.Threshold))
 	}
 	return true, ""
 }
 
-func num(v float64) string {
-	s := strconv.FormatFloat(v, 'g', 6, 64)
-	return strings.Replace(s, "e+", "e", 1)
+// FormatValue formats a metric value compactly for people: six significant
+// digits, no trailing zeros ("0.42", "812", "1.5e+06"), "NaN", "+Inf",
+// "-Inf", and 0 for -0. Check messages and every report use it.
+func FormatValue(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "NaN"
+	case math.IsInf(v, 1):
+		return "+Inf"
+	case math.IsInf(v, -1):
+		return "-Inf"
+	}
+	if v == 0 {
+		return "0" // also turns -0 into 0
+	}
+	return strconv.FormatFloat(v, 'g', 6, 64)
 }

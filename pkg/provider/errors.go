@@ -80,6 +80,25 @@ func (e *Error) Error() string {
 		b.WriteString(fmt.Sprintf("%q", e.Query))
 	}
 	b.WriteString(": ")
+	e.writeDetail(&b)
+	return b.String()
+}
+
+// Summary is the error without the operation, the query unquoted:
+// "QUERY: KIND: MESSAGE (after N retries)" — for a command line that already
+// says what it did.
+func (e *Error) Summary() string {
+	var b strings.Builder
+	if e.Query != "" {
+		b.WriteString(e.Query)
+		b.WriteString(": ")
+	}
+	e.writeDetail(&b)
+	return b.String()
+}
+
+// writeDetail writes "KIND: MESSAGE (after N retries)".
+func (e *Error) writeDetail(b *strings.Builder) {
 	b.WriteString(e.Kind.Error())
 	if e.Message != "" {
 		b.WriteString(": ")
@@ -89,9 +108,8 @@ func (e *Error) Error() string {
 	case e.Retries == 1:
 		b.WriteString(" (after 1 retry)")
 	case e.Retries > 1:
-		fmt.Fprintf(&b, " (after %d retries)", e.Retries)
+		fmt.Fprintf(b, " (after %d retries)", e.Retries)
 	}
-	return b.String()
 }
 
 // Unwrap exposes the sentinel and the cause to errors.Is and errors.As.

@@ -208,11 +208,11 @@ func buildChart(id string, canary *analysis.CanaryResult, m *analysis.MetricResu
 			Label: "allowed range " + rangeText(m.Min, m.Max)}
 		if m.Max != nil {
 			y := yOf(*m.Max)
-			ch.Bounds = append(ch.Bounds, chartLine{ch.PlotX, y, ch.PlotR, y, "bound max", "max " + fmtValue(*m.Max)})
+			ch.Bounds = append(ch.Bounds, chartLine{ch.PlotX, y, ch.PlotR, y, "bound max", "max " + analysis.FormatValue(*m.Max)})
 		}
 		if m.Min != nil {
 			y := yOf(*m.Min)
-			ch.Bounds = append(ch.Bounds, chartLine{ch.PlotX, y, ch.PlotR, y, "bound min", "min " + fmtValue(*m.Min)})
+			ch.Bounds = append(ch.Bounds, chartLine{ch.PlotX, y, ch.PlotR, y, "bound min", "min " + analysis.FormatValue(*m.Min)})
 		}
 	}
 

@@ -10,33 +10,16 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/analysis"
 )
 
-// fmtValue formats a metric value compactly: six significant digits, no
-// trailing zeros ("0.42", "812", "1.5e+06").
-func fmtValue(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "NaN"
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	}
-	if v == 0 {
-		return "0" // also turns -0 into 0
-	}
-	return strconv.FormatFloat(v, 'g', 6, 64)
-}
-
 // rangeText describes a threshold range: "[0, 1]", "≤ 500", "≥ 0.5", or
 // "any" when neither bound is set.
 func rangeText(min, max *float64) string {
 	switch {
 	case min != nil && max != nil:
-		return "[" + fmtValue(*min) + ", " + fmtValue(*max) + "]"
+		return "[" + analysis.FormatValue(*min) + ", " + analysis.FormatValue(*max) + "]"
 	case max != nil:
-		return "≤ " + fmtValue(*max)
+		return "≤ " + analysis.FormatValue(*max)
 	case min != nil:
-		return "≥ " + fmtValue(*min)
+		return "≥ " + analysis.FormatValue(*min)
 	default:
 		return "any"
 	}
@@ -47,10 +30,10 @@ func rangeText(min, max *float64) string {
 func rangeASCII(min, max *float64) string {
 	lo, hi := "-inf", "+inf"
 	if min != nil {
-		lo = fmtValue(*min)
+		lo = analysis.FormatValue(*min)
 	}
 	if max != nil {
-		hi = fmtValue(*max)
+		hi = analysis.FormatValue(*max)
 	}
 	return "[" + lo + "," + hi + "]"
 }
@@ -76,13 +59,13 @@ func outcomeText(c *analysis.Check, min, max *float64) string {
 		}
 		return kind
 	}
-	v := fmtValue(c.Value)
+	v := analysis.FormatValue(c.Value)
 	if !c.Passed {
 		switch {
 		case max != nil && c.Value > *max:
-			return v + " > " + fmtValue(*max)
+			return v + " > " + analysis.FormatValue(*max)
 		case min != nil && c.Value < *min:
-			return v + " < " + fmtValue(*min)
+			return v + " < " + analysis.FormatValue(*min)
 		case math.IsNaN(c.Value):
 			return v
 		}

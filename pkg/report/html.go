@@ -198,7 +198,7 @@ func WriteHTML(w io.Writer, r *analysis.Report) error {
 					row.Weight = fmt.Sprintf("%d%%", ch.Weight)
 				}
 				if ch.HasValue {
-					row.Value = fmtValue(ch.Value)
+					row.Value = analysis.FormatValue(ch.Value)
 				}
 				hc.Checks = append(hc.Checks, row)
 			}

@@ -73,7 +73,7 @@ func WriteJSON(w io.Writer, r *analysis.Report) error {
 			for _, ch := range m.Checks {
 				if math.IsNaN(ch.Value) || math.IsInf(ch.Value, 0) {
 					return fmt.Errorf("report: canary %s metric %q step %d: value %s cannot be written as JSON",
-						canaryID(c), m.Name, ch.Step, fmtValue(ch.Value))
+						canaryID(c), m.Name, ch.Step, analysis.FormatValue(ch.Value))
 				}
 				if err := finite(ch.Min, ch.Max); err != nil {
 					return fmt.Errorf("report: canary %s metric %q step %d: range %w", canaryID(c), m.Name, ch.Step, err)
@@ -95,7 +95,7 @@ func WriteJSON(w io.Writer, r *analysis.Report) error {
 func finite(ps ...*float64) error {
 	for _, p := range ps {
 		if p != nil && (math.IsNaN(*p) || math.IsInf(*p, 0)) {
-			return fmt.Errorf("bound %s cannot be written as JSON", fmtValue(*p))
+			return fmt.Errorf("bound %s cannot be written as JSON", analysis.FormatValue(*p))
 		}
 	}
 	return nil

@@ -206,7 +206,7 @@ func checkDetail(c *analysis.Check, m *analysis.MetricResult) string {
 	}
 	fmt.Fprintf(&b, "query:   %s\n", c.Query)
 	if c.HasValue {
-		fmt.Fprintf(&b, "value:   %s\n", fmtValue(c.Value))
+		fmt.Fprintf(&b, "value:   %s\n", analysis.FormatValue(c.Value))
 	} else {
 		fmt.Fprintf(&b, "value:   none\n")
 	}

@@ -343,7 +343,7 @@ func (p *Progress) logLine(b *bytes.Buffer, e analysis.Event, st *canaryState) {
 			kv("weight", strconv.Itoa(c.Weight))
 		}
 		if c.HasValue {
-			kv("value", fmtValue(c.Value))
+			kv("value", analysis.FormatValue(c.Value))
 		} else {
 			kv("value", "none")
 		}

@@ -120,7 +120,7 @@ func WriteChecks(w io.Writer, r *analysis.Report) error {
 				min, max := checkBounds(k, m)
 				value := "-"
 				if k.HasValue {
-					value = fmtValue(k.Value)
+					value = analysis.FormatValue(k.Value)
 				}
 				result := "✓ pass"
 				if !k.Passed {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -586,7 +588,7 @@ func (p *parser) sequence(n *yaml.Node, path *field.Path, repeat *yaml.Node, rep
 // numbers and durations read optional fields into their targets, in key order for stable errors.
 func (p *parser) numbers(f map[string]*yaml.Node, path *field.Path, into map[string]*float64) bool {
 	ok := true
-	for _, k := range sortedPtrKeys(into) {
+	for _, k := range slices.Sorted(maps.Keys(into)) {
 		if v := f[k]; v != nil {
 			x, good := p.number(v, path.Child(k))
 			ok = ok && good
@@ -598,7 +600,7 @@ func (p *parser) numbers(f map[string]*yaml.Node, path *field.Path, into map[str
 
 func (p *parser) durations(f map[string]*yaml.Node, path *field.Path, into map[string]*time.Duration) bool {
 	ok := true
-	for _, k := range sortedPtrKeys(into) {
+	for _, k := range slices.Sorted(maps.Keys(into)) {
 		if v := f[k]; v != nil {
 			d, good := p.duration(v, path.Child(k))
 			ok = ok && good
@@ -606,19 +608,6 @@ func (p *parser) durations(f map[string]*yaml.Node, path *field.Path, into map[s
 		}
 	}
 	return ok
-}
-
-func sortedPtrKeys[T any](m map[string]*T) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ { // tiny maps: insertion sort
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
 
 func (p *parser) faults(sc *Scenario, n *yaml.Node) {

@@ -3,8 +3,9 @@ package scenario
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -164,7 +165,7 @@ func ValidateNamespace(ns string) error {
 
 // ValidateLabels checks label keys (qualified names) and values as Kubernetes does.
 func ValidateLabels(lbls map[string]string) error {
-	keys := sortedKeys(lbls)
+	keys := slices.Sorted(maps.Keys(lbls))
 	for _, k := range keys {
 		if err := validateLabel(k, lbls[k]); err != nil {
 			return err
@@ -222,22 +223,13 @@ func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // seriesKey identifies a series: namespace, lowercased name and labels.
 func seriesKey(ns, name string, lbls map[string]string) string {
 	var b strings.Builder
 	b.WriteString(ns)
 	b.WriteByte(0)
 	b.WriteString(strings.ToLower(name))
-	for _, k := range sortedKeys(lbls) {
+	for _, k := range slices.Sorted(maps.Keys(lbls)) {
 		b.WriteByte(0)
 		b.WriteString(k)
 		b.WriteByte('=')
@@ -291,7 +283,7 @@ func (sc *Scenario) Validate() error {
 		}
 	}
 	faultNames := map[string]string{}
-	for _, name := range sortedFaultNames(sc.Faults) {
+	for _, name := range slices.Sorted(maps.Keys(sc.Faults)) {
 		p := "faults[" + name + "]"
 		if name == "" {
 			p = "faults[*]"
@@ -316,15 +308,6 @@ func (sc *Scenario) Validate() error {
 		return errs
 	}
 	return nil
-}
-
-func sortedFaultNames(m map[string]Fault) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // joinPath joins a path and a sub-field ("[0].after" or "over").

@@ -41,7 +41,7 @@ const (
 
 // DefaultTimeout is the per-query timeout (retries included) when neither
 // --timeout nor EXTMETRICS_TIMEOUT is given.
-const DefaultTimeout = 5 * time.Second
+const DefaultTimeout = provider.DefaultTimeout
 
 // Flags are the connection settings: --server, --kubeconfig, --context,
 // --token, --token-file, --ca-file, --client-cert, --client-key,

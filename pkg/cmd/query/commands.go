@@ -66,20 +66,7 @@ func writeStructured(w io.Writer, format string, v any) error {
 func errMessage(err error) string {
 	var pe *provider.Error
 	if errors.As(err, &pe) && pe.Kind != nil {
-		var b strings.Builder
-		if pe.Query != "" {
-			b.WriteString(pe.Query)
-			b.WriteString(": ")
-		}
-		b.WriteString(pe.Kind.Error())
-		if pe.Message != "" {
-			b.WriteString(": ")
-			b.WriteString(pe.Message)
-		}
-		if pe.Retries > 0 {
-			fmt.Fprintf(&b, " (after %d retries)", pe.Retries)
-		}
-		return b.String()
+		return pe.Summary()
 	}
 	return err.Error()
 }
