@@ -3,15 +3,10 @@ package devserver_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/extmetrics/extmetrics/internal/certgen"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
 )
@@ -227,12 +223,12 @@ func TestWriteCA(t *testing.T) {
 
 func TestMTLS(t *testing.T) {
 	dir := t.TempDir()
-	caCert, caKey := makeCA(t)
+	ca := makeCA(t)
 	caFile := filepath.Join(dir, "client-ca.pem")
-	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caCert.Raw}), 0o644)
+	os.WriteFile(caFile, ca.CertPEM, 0o644)
 	s := devservertest.New(t, devserver.Config{ClientCAFile: caFile, Scenario: testScenario()})
 
-	clientCert := makeClientCert(t, caCert, caKey)
+	clientCert := makeClientCert(t, ca)
 	withCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.CAPool(), Certificates: []tls.Certificate{clientCert}}}, Timeout: 30 * time.Second}
 	req, _ := http.NewRequest("GET", s.URL()+listPath, nil)
 	req.Header.Set("Authorization", "Bearer "+devservertest.Token)
@@ -248,57 +244,33 @@ func TestMTLS(t *testing.T) {
 	if _, err := devservertest.HTTPClient(s).Get(s.URL() + "/healthz"); err == nil {
 		t.Error("without a client certificate: accepted")
 	}
-	otherCA, otherKey := makeCA(t)
-	wrong := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.CAPool(), Certificates: []tls.Certificate{makeClientCert(t, otherCA, otherKey)}}}, Timeout: 30 * time.Second}
+	otherCA := makeCA(t)
+	wrong := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.CAPool(), Certificates: []tls.Certificate{makeClientCert(t, otherCA)}}}, Timeout: 30 * time.Second}
 	if _, err := wrong.Get(s.URL() + "/healthz"); err == nil {
 		t.Error("client certificate from another CA: accepted")
 	}
 }
 
-func makeCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test client CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return cert, key
+func makeCA(t *testing.T) *certgen.Pair {
+	return certgen.Must(t, certgen.Options{CommonName: "test client CA", CA: true})
 }
 
-func makeClientCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) tls.Certificate {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "client"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+func makeClientCert(t *testing.T, ca *certgen.Pair) tls.Certificate {
+	return certgen.Must(t, certgen.Options{CommonName: "client", Client: true, Parent: ca}).TLSCertificate()
 }
 
 func TestOwnCertificate(t *testing.T) {
-	dir := t.TempDir()
-	ca, caKey := makeCA(t)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	os.WriteFile(filepath.Join(dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
-	s := devservertest.New(t, devserver.Config{TLSCertFile: filepath.Join(dir, "tls.crt"), TLSKeyFile: filepath.Join(dir, "tls.key")})
+	ca := makeCA(t)
+	leaf := certgen.Must(t, certgen.Options{CommonName: "localhost", DNSNames: []string{"localhost"}, Server: true, Parent: ca})
+	certFile, keyFile, err := leaf.WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := devservertest.New(t, devserver.Config{TLSCertFile: certFile, TLSKeyFile: keyFile})
 	if s.CAPEM() != nil || s.CAPool() != nil {
 		t.Error("CA reported for a certificate the server did not make")
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 30 * time.Second}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}, Timeout: 30 * time.Second}
 	resp, err := c.Get(strings.Replace(s.URL(), "127.0.0.1", "localhost", 1) + "/healthz")
 	if err != nil {
 		t.Fatal(err)

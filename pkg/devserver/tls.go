@@ -1,20 +1,16 @@
 package devserver
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/extmetrics/extmetrics/internal/certgen"
 )
 
 // certValidity is how long generated certificates are valid.
@@ -30,78 +26,32 @@ type generatedCerts struct {
 // certificate for localhost, 127.0.0.1, ::1 and extraHost (when it is a
 // specific host name or address).
 func generateCerts(now time.Time, extraHost string) (*generatedCerts, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generate CA key: %w", err)
-	}
 	notBefore := now.Add(-time.Hour)
-	caTmpl := &x509.Certificate{
-		SerialNumber:          randomSerial(),
-		Subject:               pkix.Name{CommonName: "extmetrics devserver CA", Organization: []string{"extmetrics"}},
-		NotBefore:             notBefore,
-		NotAfter:              now.Add(certValidity),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		MaxPathLenZero:        true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, err := certgen.New(certgen.Options{
+		CommonName: "extmetrics devserver CA", Organization: []string{"extmetrics"},
+		CA: true, NotBefore: notBefore, Validity: certValidity,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("create CA certificate: %w", err)
+		return nil, fmt.Errorf("CA: %w", err)
 	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, fmt.Errorf("parse CA certificate: %w", err)
-	}
-
-	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generate serving key: %w", err)
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: randomSerial(),
-		Subject:      pkix.Name{CommonName: "localhost", Organization: []string{"extmetrics"}},
-		NotBefore:    notBefore,
-		NotAfter:     now.Add(certValidity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
+	leaf := certgen.Loopback(certgen.Options{
+		CommonName: "localhost", Organization: []string{"extmetrics"},
+		Server: true, Parent: ca, NotBefore: notBefore, Validity: certValidity,
+	})
 	if extraHost != "" {
 		if ip := net.ParseIP(extraHost); ip != nil {
 			if !ip.IsUnspecified() && !ip.IsLoopback() {
-				leafTmpl.IPAddresses = append(leafTmpl.IPAddresses, ip)
+				leaf.IPAddresses = append(leaf.IPAddresses, ip)
 			}
 		} else if extraHost != "localhost" {
-			leafTmpl.DNSNames = append(leafTmpl.DNSNames, extraHost)
+			leaf.DNSNames = append(leaf.DNSNames, extraHost)
 		}
 	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey)
+	serving, err := certgen.New(leaf)
 	if err != nil {
-		return nil, fmt.Errorf("create serving certificate: %w", err)
+		return nil, fmt.Errorf("serving certificate: %w", err)
 	}
-	leafCert, err := x509.ParseCertificate(leafDER)
-	if err != nil {
-		return nil, fmt.Errorf("parse serving certificate: %w", err)
-	}
-	return &generatedCerts{
-		caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		leaf: tls.Certificate{
-			Certificate: [][]byte{leafDER, caDER},
-			PrivateKey:  leafKey,
-			Leaf:        leafCert,
-		},
-	}, nil
-}
-
-func randomSerial() *big.Int {
-	limit := new(big.Int).Lsh(big.NewInt(1), 127)
-	n, err := rand.Int(rand.Reader, limit)
-	if err != nil { // crypto/rand does not fail on supported platforms
-		return big.NewInt(time.Now().UnixNano())
-	}
-	return n.Add(n, big.NewInt(1))
+	return &generatedCerts{caPEM: ca.CertPEM, leaf: serving.TLSCertificate(ca)}, nil
 }
 
 // loadCertPool reads a PEM bundle of CA certificates.

@@ -2,20 +2,18 @@ package provider
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/extmetrics/extmetrics/internal/certgen"
 )
 
 // fakeServer is an httptest TLS server speaking just enough of the External
@@ -117,9 +115,11 @@ type certPair struct {
 	cert, key []byte
 	x509      *x509.Certificate
 	priv      *ecdsa.PrivateKey
+	pair      *certgen.Pair
 }
 
-// newCA makes a self-signed CA; sign issues a leaf from it.
+// newCA makes a self-signed CA; makeCert issues a certificate from parent
+// (self-signed when nil). Both come from internal/certgen.
 func newCA(t testing.TB, cn string) certPair {
 	t.Helper()
 	return makeCert(t, cn, nil, true)
@@ -127,35 +127,12 @@ func newCA(t testing.TB, cn string) certPair {
 
 func makeCert(t testing.TB, cn string, parent *certPair, isCA bool) certPair {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
-		IsCA:         isCA, BasicConstraintsValid: true,
-	}
-	signer, signerKey := tmpl, priv
+	o := certgen.Options{CommonName: cn, CA: isCA}
 	if parent != nil {
-		signer, signerKey = parent.x509, parent.priv
+		o.Parent = parent.pair
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &priv.PublicKey, signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	kb, _ := x509.MarshalECPrivateKey(priv)
-	return certPair{
-		cert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		key:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}),
-		x509: c, priv: priv,
-	}
+	p := certgen.Must(t, o)
+	return certPair{cert: p.CertPEM, key: p.KeyPEM, x509: p.Cert, priv: p.Key, pair: p}
 }
 
 func pemEncode(der []byte) []byte {

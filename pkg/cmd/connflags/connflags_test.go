@@ -11,23 +11,24 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/extmetrics/extmetrics/internal/testenv"
 	"github.com/extmetrics/extmetrics/pkg/provider"
 )
 
 var allEnv = []string{EnvServer, EnvKubeconfig, EnvContext, EnvToken, EnvTokenFile, EnvCAFile,
 	EnvClientCert, EnvClientKey, EnvInsecure, EnvTimeout}
 
-// isolate clears every variable that could make BaseConfig find a real
-// kubeconfig or an in-cluster config on the machine running the tests.
-func isolate(t *testing.T) {
-	t.Helper()
+// isolate keeps the machine's kubeconfig, a pod's service account and
+// EXTMETRICS_* variables out of the test.
+func isolate(t *testing.T) { testenv.Isolate(t) }
+
+// testenv.Isolate clears EXTMETRICS_*: every variable must be named so.
+func TestEnvNamesIsolated(t *testing.T) {
 	for _, e := range allEnv {
-		t.Setenv(e, "")
-		os.Unsetenv(e)
+		if !strings.HasPrefix(e, "EXTMETRICS_") {
+			t.Errorf("%s: testenv.Isolate would not clear it", e)
+		}
 	}
-	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "absent"))
-	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	t.Setenv("KUBERNETES_SERVICE_PORT", "")
 }
 
 func parse(t *testing.T, args ...string) (*Flags, *pflag.FlagSet, error) {

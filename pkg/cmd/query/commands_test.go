@@ -2,20 +2,15 @@ package query_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/extmetrics/extmetrics/internal/certgen"
+	"github.com/extmetrics/extmetrics/internal/testenv"
 	"github.com/extmetrics/extmetrics/pkg/cmd"
 	"github.com/extmetrics/extmetrics/pkg/cmd/connflags"
 	cmdquery "github.com/extmetrics/extmetrics/pkg/cmd/query"
@@ -27,18 +22,7 @@ import (
 
 // isolate keeps the machine's kubeconfig, a pod's service account and
 // EXTMETRICS_* variables out of the test.
-func isolate(t *testing.T) {
-	t.Helper()
-	for _, e := range []string{connflags.EnvServer, connflags.EnvKubeconfig, connflags.EnvContext, connflags.EnvToken,
-		connflags.EnvTokenFile, connflags.EnvCAFile, connflags.EnvClientCert, connflags.EnvClientKey,
-		connflags.EnvInsecure, connflags.EnvTimeout} {
-		t.Setenv(e, "")
-		os.Unsetenv(e)
-	}
-	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "absent"))
-	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	t.Setenv("KUBERNETES_SERVICE_PORT", "")
-}
+func isolate(t *testing.T) { testenv.Isolate(t) }
 
 type env struct {
 	s      *devserver.Server
@@ -401,31 +385,9 @@ func TestCompletion(t *testing.T) {
 // clientCert writes a self-signed client certificate and key for cn.
 func clientCert(t *testing.T, cn string) (crtPath, keyPath string) {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p := certgen.Must(t, certgen.Options{CommonName: cn, Organization: []string{"extmetrics"}, Client: true})
+	crtPath, keyPath, err := p.WriteFiles(t.TempDir())
 	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: cn, Organization: []string{"extmetrics"}},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, err := x509.MarshalECPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	crtPath, keyPath = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	if err := os.WriteFile(crtPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return crtPath, keyPath
