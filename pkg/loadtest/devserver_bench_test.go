@@ -28,7 +28,7 @@ func BenchmarkDevserverList(b *testing.B) {
 
 func benchmarkDevserverList(b *testing.B, client string, conns int) {
 	ctx := context.Background()
-	data, paths := GenerateScenario(DefaultSeries, DefaultMetricNames, "default")
+	data, paths := generateScenario(DefaultSeries, DefaultMetricNames, "default")
 	sc, err := scenario.Parse("generated.yaml", data)
 	if err != nil {
 		b.Fatal(err)
@@ -62,7 +62,7 @@ func benchmarkDevserverList(b *testing.B, client string, conns int) {
 // BenchmarkParseGeneratedScenario measures parsing the --spawn scenario
 // (1000 series), which dominates the devserver's start-up time.
 func BenchmarkParseGeneratedScenario(b *testing.B) {
-	data, _ := GenerateScenario(DefaultSeries, DefaultMetricNames, "default")
+	data, _ := generateScenario(DefaultSeries, DefaultMetricNames, "default")
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {

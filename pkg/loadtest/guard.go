@@ -24,11 +24,11 @@ func (e *NotLoopbackError) Error() string {
 	return fmt.Sprintf("refusing to send load to %q: %s; only loopback targets (127.0.0.0/8, ::1) are allowed", e.Host, e.Reason)
 }
 
-// CheckLoopback resolves host (a name, an IPv4 address or an IPv6 address with
+// checkLoopback resolves host (a name, an IPv4 address or an IPv6 address with
 // or without brackets) and returns its addresses when every one of them is a
 // loopback address. Anything else, including a name that does not resolve,
 // is a *NotLoopbackError. A nil resolver means net.DefaultResolver.
-func CheckLoopback(ctx context.Context, r Resolver, host string) ([]netip.Addr, error) {
+func checkLoopback(ctx context.Context, r Resolver, host string) ([]netip.Addr, error) {
 	h := strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	if h == "" {
 		return nil, &NotLoopbackError{Host: host, Reason: "the host is empty"}
@@ -82,7 +82,7 @@ func (d *loopbackDialer) DialContext(ctx context.Context, network, address strin
 	if err != nil {
 		return nil, err
 	}
-	addrs, err := CheckLoopback(ctx, d.resolver, host)
+	addrs, err := checkLoopback(ctx, d.resolver, host)
 	if err != nil {
 		return nil, err
 	}

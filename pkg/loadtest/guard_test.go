@@ -28,7 +28,7 @@ func TestCheckLoopbackAccepts(t *testing.T) {
 	ctx := context.Background()
 	for _, host := range []string{"127.0.0.1", "127.5.6.7", "::1", "[::1]", "::ffff:127.0.0.1", "localhost"} {
 		// localhost goes through the real resolver (/etc/hosts).
-		addrs, err := CheckLoopback(ctx, nil, host)
+		addrs, err := checkLoopback(ctx, nil, host)
 		if err != nil {
 			t.Errorf("%s: refused: %v", host, err)
 			continue
@@ -39,7 +39,7 @@ func TestCheckLoopbackAccepts(t *testing.T) {
 			}
 		}
 	}
-	if _, err := CheckLoopback(ctx, fakeResolver{"bench.local": {"127.0.0.1", "::1"}}, "bench.local"); err != nil {
+	if _, err := checkLoopback(ctx, fakeResolver{"bench.local": {"127.0.0.1", "::1"}}, "bench.local"); err != nil {
 		t.Errorf("a name resolving only to loopback was refused: %v", err)
 	}
 }
@@ -63,7 +63,7 @@ func TestCheckLoopbackRefuses(t *testing.T) {
 		"nowhere.test": "does not resolve",
 		"":             "empty",
 	} {
-		_, err := CheckLoopback(ctx, fake, host)
+		_, err := checkLoopback(ctx, fake, host)
 		var nl *NotLoopbackError
 		if !errors.As(err, &nl) {
 			t.Errorf("%q: got %v, want a NotLoopbackError", host, err)
@@ -74,7 +74,7 @@ func TestCheckLoopbackRefuses(t *testing.T) {
 		}
 	}
 	// With the real resolver example.com is refused whether or not it resolves here.
-	if _, err := CheckLoopback(ctx, nil, "example.com"); err == nil {
+	if _, err := checkLoopback(ctx, nil, "example.com"); err == nil {
 		t.Error("example.com accepted")
 	}
 }

@@ -153,7 +153,7 @@ func TestSpawnFailures(t *testing.T) {
 }
 
 func TestGenerateScenarioParses(t *testing.T) {
-	data, paths := GenerateScenario(1000, 50, "bench")
+	data, paths := generateScenario(1000, 50, "bench")
 	sc, err := scenario.Parse("generated.yaml", data)
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +181,7 @@ func TestGenerateScenarioParses(t *testing.T) {
 	if u.Path != "/apis/external.metrics.k8s.io/v1beta1/namespaces/bench/loadtest-metric-01" || u.Query().Get("labelSelector") != "app=app-001" {
 		t.Errorf("path 51 = %s", paths[51])
 	}
-	if _, p := GenerateScenario(3, 50, "default"); len(p) != 3 {
+	if _, p := generateScenario(3, 50, "default"); len(p) != 3 {
 		t.Errorf("3 series gave %d paths", len(p))
 	}
 }

@@ -1,4 +1,4 @@
-package loadtest
+package histogram
 
 import (
 	"math"
@@ -44,7 +44,7 @@ func exactQuantile(sorted []time.Duration, q float64) time.Duration {
 
 func TestQuantilesMatchNearestRank(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	h := NewHistogram()
+	h := New()
 	var all []time.Duration
 	for range 50000 {
 		// Log-normal-ish latencies between ~50 µs and ~50 ms.
@@ -75,7 +75,7 @@ func TestQuantilesMatchNearestRank(t *testing.T) {
 }
 
 func TestSmallExactHistogram(t *testing.T) {
-	h := NewHistogram()
+	h := New()
 	for i := 1; i <= 100; i++ { // 1..100 ns: exact buckets
 		h.Record(time.Duration(i))
 	}
@@ -90,15 +90,15 @@ func TestSmallExactHistogram(t *testing.T) {
 }
 
 func TestMergeAndEmpty(t *testing.T) {
-	empty := NewHistogram()
+	empty := New()
 	if empty.Quantile(0.5) != 0 || empty.Max() != 0 || empty.Min() != 0 || empty.Mean() != 0 {
 		t.Fatal("an empty histogram must report zeros")
 	}
-	a, b := NewHistogram(), NewHistogram()
+	a, b := New(), New()
 	a.Record(time.Millisecond)
 	b.Record(3 * time.Millisecond)
 	b.Record(-time.Second) // counts as 0
-	total := NewHistogram()
+	total := New()
 	total.Merge(a)
 	total.Merge(empty)
 	total.Merge(b)
@@ -111,7 +111,7 @@ func TestMergeAndEmpty(t *testing.T) {
 }
 
 func BenchmarkRecord(b *testing.B) {
-	h := NewHistogram()
+	h := New()
 	d := 437 * time.Microsecond
 	for i := 0; b.Loop(); i++ {
 		h.Record(d + time.Duration(i&1023))

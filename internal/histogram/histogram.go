@@ -1,4 +1,4 @@
-package loadtest
+package histogram
 
 import (
 	"math"
@@ -26,8 +26,8 @@ type Histogram struct {
 	max    int64
 }
 
-// NewHistogram returns an empty histogram.
-func NewHistogram() *Histogram { return &Histogram{min: math.MaxInt64} }
+// New returns an empty histogram.
+func New() *Histogram { return &Histogram{min: math.MaxInt64} }
 
 func bucketOf(v int64) int {
 	if v < 0 {

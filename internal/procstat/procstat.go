@@ -1,4 +1,4 @@
-package loadtest
+package procstat
 
 import (
 	"bufio"
@@ -117,9 +117,9 @@ func LoadAverage() ([3]float64, error) {
 	return la, nil
 }
 
-// metricValue finds an unlabelled sample of name in Prometheus text
+// MetricValue finds an unlabelled sample of name in Prometheus text
 // exposition format; ok is false when it is absent.
-func metricValue(text []byte, name string) (v float64, ok bool) {
+func MetricValue(text []byte, name string) (v float64, ok bool) {
 	sc := bufio.NewScanner(bytes.NewReader(text))
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	for sc.Scan() {

@@ -1,4 +1,4 @@
-package loadtest
+package procstat
 
 import (
 	"bytes"
@@ -61,10 +61,10 @@ func TestMetricValue(t *testing.T) {
 		"process_resident_memory_bytes_total 1\n" +
 		"process_resident_memory_bytes{x=\"y\"} 2\n" +
 		"process_resident_memory_bytes 1.5e+07\n")
-	if v, ok := metricValue(text, "process_resident_memory_bytes"); !ok || v != 1.5e7 {
+	if v, ok := MetricValue(text, "process_resident_memory_bytes"); !ok || v != 1.5e7 {
 		t.Errorf("got %v %v", v, ok)
 	}
-	if _, ok := metricValue(text, "process_cpu_seconds_total"); ok {
+	if _, ok := MetricValue(text, "process_cpu_seconds_total"); ok {
 		t.Error("found a missing metric")
 	}
 }
@@ -82,6 +82,6 @@ func FuzzParseProcFiles(f *testing.F) {
 		if d, err := parseProcStat(data); err == nil && d < 0 {
 			t.Fatalf("negative CPU time %v", d)
 		}
-		metricValue(data, "process_resident_memory_bytes")
+		MetricValue(data, "process_resident_memory_bytes")
 	})
 }
