@@ -68,7 +68,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request, rest string)
 		if !isRead(r.Method) {
 			return methodNotAllowed(w, r, "GET, HEAD"), who
 		}
-		body, err := json.Marshal(s.store.State())
+		body, err := json.Marshal(s.store.Snapshot())
 		if err != nil {
 			return writeStatus(w, statusForCode(http.StatusInternalServerError, "Internal error occurred: encode state: "+err.Error())), who
 		}

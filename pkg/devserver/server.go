@@ -337,9 +337,6 @@ func (s *Server) CAPool() *x509.CertPool { return s.caPool }
 // CAFile is the path the CA was written to ("" when not written).
 func (s *Server) CAFile() string { return s.caFile }
 
-// Store is the live store of series and faults.
-func (s *Server) Store() *scenario.Store { return s.store }
-
 // Handler is the server's HTTP handler (the Server itself).
 func (s *Server) Handler() http.Handler { return s }
 

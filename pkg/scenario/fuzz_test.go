@@ -73,7 +73,7 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		}
-		if _, err := json.Marshal(s.State()); err != nil {
+		if _, err := json.Marshal(s.Snapshot()); err != nil {
 			t.Fatalf("state: %v", err)
 		}
 	})

@@ -430,12 +430,9 @@ type SeriesState struct {
 	Source        string            `json:"source"`    // "scenario" or "admin"
 }
 
-// State is a JSON-ready snapshot of every series (with current values) and
-// fault, for the admin API. Its dynamic type is State. It does not advance
-// any poll count: a series' value is the one its next poll would return.
-func (s *Store) State() any { return s.Snapshot() }
-
-// Snapshot is State with its static type.
+// Snapshot is a JSON-ready snapshot of every series (with current values)
+// and fault, for the admin API. It does not advance any poll count: a
+// series' value is the one its next poll would return.
 func (s *Store) Snapshot() State {
 	snap := s.snap.Load()
 	now := s.clk.Now()

@@ -227,7 +227,7 @@ metrics:
 		t.Errorf(`"*" is global: %+v`, f)
 	}
 	// State lists faults with names as written, "*" for global, durations as strings.
-	b, err := json.Marshal(s.State())
+	b, err := json.Marshal(s.Snapshot())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func TestStateDoesNotAdvance(t *testing.T) {
 	if one(t, s, "seq").Labels["a"] != "b" {
 		t.Error("state shares labels with the store")
 	}
-	if _, err := json.Marshal(s.State()); err != nil {
+	if _, err := json.Marshal(s.Snapshot()); err != nil {
 		t.Fatal(err)
 	}
 }
