@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -151,11 +152,7 @@ func (f *Fault) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return fmt.Errorf("fault: want a JSON object: %w", err)
 	}
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys) // deterministic error for several bad keys
+	keys := slices.Sorted(maps.Keys(raw)) // deterministic error for several bad keys
 	var out Fault
 	for _, k := range keys {
 		v := raw[k]
