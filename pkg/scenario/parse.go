@@ -256,93 +256,137 @@ func (p *parser) metrics(sc *Scenario, n *yaml.Node) {
 	if isNull(n) {
 		return
 	}
-	type first struct {
-		idx, line int
+	type item struct {
+		idx  int
+		node *yaml.Node
 	}
-	seen := map[string]first{}
+	var (
+		items   []item
+		metrics []Metric
+	)
 	for i, mn := range p.list(n, field.NewPath("metrics")) {
 		path := field.NewPath("metrics").Index(i)
-		f := p.mapping(mn, path, metricKeys)
-		if f == nil {
-			continue
-		}
-		m := Metric{Namespace: DefaultNamespace, Line: mn.Line}
-		ok := true
-		if v := f["name"]; v == nil {
-			p.errorf(mn, path.Child("name"), "required")
-			ok = false
-		} else if s, good := p.str(v, path.Child("name")); !good {
-			ok = false
-		} else if err := ValidateMetricName(s); err != nil {
-			p.errorf(v, path.Child("name"), "%v", err)
-			ok = false
-		} else {
-			m.Name = s
-		}
-		if v := f["namespace"]; v != nil {
-			if s, good := p.str(v, path.Child("namespace")); !good {
-				ok = false
-			} else if err := ValidateNamespace(s); err != nil {
-				p.errorf(v, path.Child("namespace"), "%v", err)
-				ok = false
-			} else {
-				m.Namespace = s
-			}
-		}
-		if v := f["labels"]; v != nil && !isNull(v) {
-			lbls, good := p.labels(v, path.Child("labels"))
-			ok = ok && good
-			m.Labels = lbls
-		}
-		if v := f["windowSeconds"]; v != nil {
-			if w, good := p.integer(v, path.Child("windowSeconds")); !good {
-				ok = false
-			} else if w <= 0 {
-				p.errorf(v, path.Child("windowSeconds"), "must be positive, got %d", w)
-				ok = false
-			} else {
-				m.WindowSeconds = &w
-			}
-		}
-		if v := f["timestampOffset"]; v != nil {
-			d, good := p.duration(v, path.Child("timestampOffset"))
-			if good && (d > MaxTimestampOffset || d < -MaxTimestampOffset) {
-				p.errorf(v, path.Child("timestampOffset"), "at most %s either way, got %s", MaxTimestampOffset, d)
-				good = false
-			}
-			ok = ok && good
-			m.TimestampOffset = d
-		}
-		if v := f["value"]; v == nil {
-			p.errorf(mn, path.Child("value"), "required (one of %s)", strings.Join(generatorKeys, ", "))
-			ok = false
-		} else if g := p.generator(v, path.Child("value")); g == nil {
-			ok = false
-		} else {
-			m.Generator = g
-		}
+		m, nodes, ok := p.metric(mn, path)
 		if !ok {
 			continue
 		}
-		k := seriesKey(m.Namespace, m.Name, m.Labels)
-		if prev, dup := seen[k]; dup {
-			p.errorf(mn, path, "duplicate series: same namespace, name and labels as metrics[%d] (line %d)", prev.idx, prev.line)
+		// Decoded: now the rules (the ones Validate applies too).
+		if !checkMetric(&m, func(at []string, format string, args ...any) {
+			p.errorf(nodes.locate(mn, at), appendPath(path, at), format, args...)
+		}) {
 			continue
 		}
-		seen[k] = first{i, mn.Line}
-		sc.Metrics = append(sc.Metrics, m)
+		items = append(items, item{i, mn})
+		metrics = append(metrics, m)
 	}
+	checkSeriesUnique(metrics, func(j, first int) {
+		p.errorf(items[j].node, field.NewPath("metrics").Index(items[j].idx), "%s", duplicateSeries(items[first].idx, items[first].node.Line))
+	})
+	sc.Metrics = metrics
 }
 
-func (p *parser) labels(n *yaml.Node, path *field.Path) (map[string]string, bool) {
+// metricNodes are where a decoded metric's fields are, to locate problems.
+type metricNodes struct {
+	fields    map[string]*yaml.Node // name, namespace, windowSeconds, timestampOffset: the values
+	labelKeys map[string]*yaml.Node
+	generator *yaml.Node // the generator's body
+}
+
+// locate finds the node of a field below the metric (see reporter).
+func (mn metricNodes) locate(item *yaml.Node, at []string) *yaml.Node {
+	switch {
+	case len(at) == 0:
+		return item
+	case at[0] == "labels" && len(at) > 1 && mn.labelKeys[at[1]] != nil:
+		return mn.labelKeys[at[1]]
+	case at[0] == "value" && mn.generator != nil:
+		if len(at) < 2 {
+			return mn.generator
+		}
+		return fieldNode(mn.generator, joinSub(at[2:]))
+	case mn.fields[at[0]] != nil:
+		return mn.fields[at[0]]
+	}
+	return item
+}
+
+// joinSub joins path elements back into a check field ("[2].after").
+func joinSub(at []string) string {
+	var b strings.Builder
+	for _, e := range at {
+		if b.Len() > 0 && !strings.HasPrefix(e, "[") {
+			b.WriteByte('.')
+		}
+		b.WriteString(e)
+	}
+	return b.String()
+}
+
+// metric decodes the shape of one metrics[] item: fields and their types,
+// required fields; ok is false after reporting a problem.
+func (p *parser) metric(mn *yaml.Node, path *field.Path) (m Metric, nodes metricNodes, ok bool) {
+	f := p.mapping(mn, path, metricKeys)
+	if f == nil {
+		return m, nodes, false
+	}
+	m = Metric{Namespace: DefaultNamespace, Line: mn.Line}
+	nodes.fields = map[string]*yaml.Node{}
+	ok = true
+	if v := f["name"]; v == nil {
+		p.errorf(mn, path.Child("name"), "required")
+		ok = false
+	} else if s, good := p.str(v, path.Child("name")); good {
+		m.Name, nodes.fields["name"] = s, v
+	} else {
+		ok = false
+	}
+	if v := f["namespace"]; v != nil {
+		if s, good := p.str(v, path.Child("namespace")); good {
+			m.Namespace, nodes.fields["namespace"] = s, v
+		} else {
+			ok = false
+		}
+	}
+	if v := f["labels"]; v != nil && !isNull(v) {
+		lbls, keys, good := p.labels(v, path.Child("labels"))
+		ok = ok && good
+		m.Labels, nodes.labelKeys = lbls, keys
+	}
+	if v := f["windowSeconds"]; v != nil {
+		if w, good := p.integer(v, path.Child("windowSeconds")); good {
+			m.WindowSeconds, nodes.fields["windowSeconds"] = &w, v
+		} else {
+			ok = false
+		}
+	}
+	if v := f["timestampOffset"]; v != nil {
+		if d, good := p.duration(v, path.Child("timestampOffset")); good {
+			m.TimestampOffset, nodes.fields["timestampOffset"] = d, v
+		} else {
+			ok = false
+		}
+	}
+	if v := f["value"]; v == nil {
+		p.errorf(mn, path.Child("value"), "required (one of %s)", strings.Join(generatorKeys, ", "))
+		ok = false
+	} else if g, body := p.generator(v, path.Child("value")); g != nil {
+		m.Generator, nodes.generator = g, body
+	} else {
+		ok = false
+	}
+	return m, nodes, ok
+}
+
+func (p *parser) labels(n *yaml.Node, path *field.Path) (map[string]string, map[string]*yaml.Node, bool) {
 	if n.Kind != yaml.MappingNode && n.Kind != yaml.AliasNode {
 		p.errorf(n, path, "want a mapping of label keys to values, got %s", yamlwalk.Describe(n))
-		return nil, false
+		return nil, nil, false
 	}
 	before := p.Len()
 	fs := p.Fields(n, path)
 	ok := p.Len() == before
 	out := make(map[string]string, len(fs))
+	keys := make(map[string]*yaml.Node, len(fs))
 	for _, f := range fs {
 		v, good := p.Node(f.V, f.Path)
 		if !good {
@@ -358,28 +402,25 @@ func (p *parser) labels(n *yaml.Node, path *field.Path) (map[string]string, bool
 			}
 			val = v.Value
 		}
-		if err := validateLabel(f.Key, val); err != nil {
-			p.errorf(f.K, f.Path, "%v", err)
-			ok = false
-			continue
-		}
-		out[f.Key] = val
+		out[f.Key], keys[f.Key] = val, f.K
 	}
-	return out, ok
+	return out, keys, ok
 }
 
-// generator reads a value: a scalar (constant) or a mapping with exactly one generator.
-func (p *parser) generator(n *yaml.Node, path *field.Path) Generator {
+// generator decodes a value: a scalar (constant) or a mapping with exactly
+// one generator. It returns the generator and the node of its body; its
+// semantic checks are checkMetric's.
+func (p *parser) generator(n *yaml.Node, path *field.Path) (Generator, *yaml.Node) {
 	if n.Kind == yaml.ScalarNode && !isNull(n) {
 		v, ok := p.number(n, path)
 		if !ok {
-			return nil
+			return nil, nil
 		}
-		return Constant(v)
+		return Constant(v), n
 	}
 	f := p.mapping(n, path, valueKeys)
 	if f == nil {
-		return nil
+		return nil, nil
 	}
 	var kinds []string
 	for _, k := range generatorKeys {
@@ -390,17 +431,17 @@ func (p *parser) generator(n *yaml.Node, path *field.Path) Generator {
 	switch len(kinds) {
 	case 0:
 		p.errorf(n, path, "one generator required: %s", strings.Join(generatorKeys, ", "))
-		return nil
+		return nil, nil
 	case 1:
 	default:
 		p.errorf(keyNode(n, kinds[1]), path, "exactly one generator allowed, found %s", strings.Join(kinds, " and "))
-		return nil
+		return nil, nil
 	}
 	kind := kinds[0]
 	gn, gp := f[kind], path.Child(kind)
 	if r := f["repeat"]; r != nil && kind != "sequence" {
 		p.errorf(keyNode(n, "repeat"), path.Child("repeat"), "only applies to sequence")
-		return nil
+		return nil, nil
 	}
 	var g Generator
 	switch kind {
@@ -420,36 +461,9 @@ func (p *parser) generator(n *yaml.Node, path *field.Path) Generator {
 		g = p.sequence(gn, gp, f["repeat"], path.Child("repeat"))
 	}
 	if g == nil {
-		return nil
+		return nil, nil
 	}
-	if sub, msg := checkGenerator(g); msg != "" {
-		p.errorf(fieldNode(gn, sub), subPath(gp, sub), "%s", msg)
-		return nil
-	}
-	return g
-}
-
-// subPath appends a check() field ("over", "[2].after", "[1]") to p.
-func subPath(p *field.Path, sub string) *field.Path {
-	for sub != "" {
-		if sub[0] == '[' {
-			end := strings.IndexByte(sub, ']')
-			i, err := strconv.Atoi(sub[1:max(end, 1)])
-			if end < 0 || err != nil {
-				return yamlwalk.Child(p, sub)
-			}
-			p, sub = p.Index(i), strings.TrimPrefix(sub[end+1:], ".")
-			continue
-		}
-		name, rest, _ := strings.Cut(sub, ".")
-		if k := strings.IndexByte(name, '['); k > 0 {
-			name, rest = name[:k], strings.TrimPrefix(sub[k:], ".")
-			p, sub = yamlwalk.Child(p, name), rest
-			continue
-		}
-		p, sub = yamlwalk.Child(p, name), rest
-	}
-	return p
+	return g, gn
 }
 
 // fieldNode finds the node a check() field ("over", "[2].after", "[1]") refers to.
@@ -623,15 +637,12 @@ func (p *parser) faults(sc *Scenario, n *yaml.Node) {
 		}
 		metric := ""
 		ok := true
+		metricNode := fn
 		if v := f["metric"]; v != nil {
 			if s, good := p.str(v, path.Child("metric")); !good {
 				ok = false
 			} else if s != "*" {
-				if err := ValidateMetricName(s); err != nil {
-					p.errorf(v, path.Child("metric"), "%v", err)
-					ok = false
-				}
-				metric = s
+				metric, metricNode = s, v
 			}
 		}
 		var flt Fault
@@ -669,12 +680,17 @@ func (p *parser) faults(sc *Scenario, n *yaml.Node) {
 		if !ok {
 			continue
 		}
-		if key, msg := flt.check(); key != "" {
-			p.errorf(keyNode(fn, key), path.Child(key), "%s", msg)
-			continue
-		}
-		if flt.IsZero() {
-			p.errorf(fn, path, "injects nothing: set at least one of %s", strings.Join(faultKeys, ", "))
+		// Decoded: now the rules (the ones Validate applies too).
+		if !checkFault(metric, flt, func(at []string, format string, args ...any) {
+			node := fn
+			switch {
+			case len(at) == 1 && at[0] == "metric":
+				node = metricNode
+			case len(at) == 1:
+				node = keyNode(fn, at[0])
+			}
+			p.errorf(node, appendPath(path, at), format, args...)
+		}) {
 			continue
 		}
 		lk := strings.ToLower(metric)

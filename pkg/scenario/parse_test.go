@@ -352,3 +352,43 @@ func TestDemoScenario(t *testing.T) {
 		clk.Step(7 * time.Second)
 	}
 }
+
+// Decode then validate once: a file and the same scenario built in code get
+// the same problems (path and message) from the same rules.
+func TestParseAndValidateShareRules(t *testing.T) {
+	src := "metrics:\n  - name: a/b\n    namespace: Default\n    labels: {\"-x\": y}\n    windowSeconds: 0\n    value: {ramp: {from: 0, to: 1, over: 0s}}\n" +
+		"faults:\n  - metric: \"c/d\"\n    status: 200\n"
+	_, err := Parse("s.yaml", []byte(src))
+	var parsed ErrorList
+	if !errors.As(err, &parsed) {
+		t.Fatalf("Parse: %v", err)
+	}
+	w := int64(0)
+	sc := &Scenario{
+		Metrics: []Metric{{Name: "a/b", Namespace: "Default", Labels: map[string]string{"-x": "y"}, WindowSeconds: &w, Generator: Ramp{From: 0, To: 1}}},
+		Faults:  map[string]Fault{"c/d": {Status: 200}},
+	}
+	var validated ErrorList
+	if !errors.As(sc.Validate(), &validated) {
+		t.Fatal("Validate: no ErrorList")
+	}
+	msgs := func(l ErrorList, faultPath string) []string {
+		var out []string
+		for _, e := range l {
+			out = append(out, strings.Replace(e.Path, faultPath, "faults[?]", 1)+": "+e.Msg)
+		}
+		return out
+	}
+	p, v := msgs(parsed, "faults[0]"), msgs(validated, "faults[c/d]")
+	if strings.Join(p, "\n") != strings.Join(v, "\n") || len(p) != 7 {
+		t.Errorf("Parse:\n  %s\nValidate:\n  %s", strings.Join(p, "\n  "), strings.Join(v, "\n  "))
+	}
+	if parsed[0].Line != 2 || parsed[1].Line != 3 || parsed[2].Line != 4 || parsed[3].Line != 5 || parsed[4].Line != 6 {
+		t.Errorf("Parse lines: %v", err)
+	}
+	// A fault injecting nothing is refused in code as in files.
+	sc = &Scenario{Faults: map[string]Fault{"m": {}}}
+	if err := sc.Validate(); err == nil || !strings.Contains(err.Error(), "faults[m]: injects nothing") {
+		t.Errorf("zero fault: %v", err)
+	}
+}

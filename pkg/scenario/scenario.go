@@ -238,87 +238,43 @@ func seriesKey(ns, name string, lbls map[string]string) string {
 	return b.String()
 }
 
-// Validate checks a scenario built in code the way Parse checks a file:
-// names, namespaces, labels, generators, faults and duplicate series.
+// Validate checks a scenario built in code with the rules Parse applies to
+// a file (the same functions: names, namespaces, labels, generators, faults
+// and duplicate series), locating problems at each metric's line.
 // Store.Load does not validate.
 func (sc *Scenario) Validate() error {
 	var errs ErrorList
-	add := func(line int, path, format string, args ...any) {
-		errs = append(errs, &FieldError{File: sc.Source, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+	add := func(line int, path *field.Path, format string, args ...any) {
+		errs = append(errs, &FieldError{File: sc.Source, Line: line, Path: path.String(), Msg: fmt.Sprintf(format, args...)})
 	}
-	seen := map[string]int{}
-	for i, m := range sc.Metrics {
-		p := fmt.Sprintf("metrics[%d]", i)
-		if err := ValidateMetricName(m.Name); err != nil {
-			add(m.Line, p+".name", "%v", err)
-		}
-		ns := m.Namespace
-		if ns == "" {
-			ns = DefaultNamespace
-		}
-		if err := ValidateNamespace(ns); err != nil {
-			add(m.Line, p+".namespace", "%v", err)
-		}
-		if err := ValidateLabels(m.Labels); err != nil {
-			add(m.Line, p+".labels", "%v", err)
-		}
-		if m.WindowSeconds != nil && *m.WindowSeconds <= 0 {
-			add(m.Line, p+".windowSeconds", "must be positive, got %d", *m.WindowSeconds)
-		}
-		if m.TimestampOffset > MaxTimestampOffset || m.TimestampOffset < -MaxTimestampOffset {
-			add(m.Line, p+".timestampOffset", "at most %s either way, got %s", MaxTimestampOffset, m.TimestampOffset)
-		}
-		if f, msg := checkGenerator(m.Generator); msg != "" {
-			gp := p + ".value"
-			if m.Generator != nil {
-				gp += "." + m.Generator.Kind()
-			}
-			add(m.Line, joinPath(gp, f), "%s", msg)
-		}
-		k := seriesKey(ns, m.Name, m.Labels)
-		if j, dup := seen[k]; dup {
-			add(m.Line, p, "duplicate series: same namespace, name and labels as metrics[%d]", j)
-		} else {
-			seen[k] = i
-		}
+	metrics := field.NewPath("metrics")
+	for i := range sc.Metrics {
+		m := &sc.Metrics[i]
+		checkMetric(m, func(at []string, format string, args ...any) {
+			add(m.Line, appendPath(metrics.Index(i), at), format, args...)
+		})
 	}
+	checkSeriesUnique(sc.Metrics, func(i, first int) {
+		add(sc.Metrics[i].Line, metrics.Index(i), "%s", duplicateSeries(first, sc.Metrics[first].Line))
+	})
 	faultNames := map[string]string{}
 	for _, name := range slices.Sorted(maps.Keys(sc.Faults)) {
-		p := "faults[" + name + "]"
+		p := field.NewPath("faults").Key(name)
 		if name == "" {
-			p = "faults[*]"
+			p = field.NewPath("faults").Key("*")
 		}
-		if name == "*" {
-			p = "faults[*]"
-		}
+		checkFault(name, sc.Faults[name], func(at []string, format string, args ...any) {
+			add(0, appendPath(p, at), format, args...)
+		})
 		if name != "" && name != "*" {
-			if err := ValidateMetricName(name); err != nil {
-				add(0, p+".metric", "%v", err)
-			}
 			if prev, dup := faultNames[strings.ToLower(name)]; dup {
-				add(0, p+".metric", "duplicate fault: %q and %q are the same metric", prev, name)
+				add(0, p.Child("metric"), "duplicate fault: %q and %q are the same metric", prev, name)
 			}
 			faultNames[strings.ToLower(name)] = name
-		}
-		if key, msg := sc.Faults[name].check(); key != "" {
-			add(0, p+"."+key, "%s", msg)
 		}
 	}
 	if len(errs) > 0 {
 		return errs
 	}
 	return nil
-}
-
-// joinPath joins a path and a sub-field ("[0].after" or "over").
-func joinPath(p, f string) string {
-	switch {
-	case f == "":
-		return p
-	case p == "":
-		return f
-	case f[0] == '[':
-		return p + f
-	}
-	return p + "." + f
 }
