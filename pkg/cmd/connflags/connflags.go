@@ -302,25 +302,31 @@ func (f *Flags) Describe() Info {
 	if src := f.Source("server"); src != "" {
 		d.Server = src
 	}
+	// Where each setting came from, worded from SourceOf (the same
+	// origins the provider's ConnInfo carries).
+	origin := func(name string) string {
+		if s := f.Source(name); s != "" {
+			return s
+		}
+		return "set programmatically"
+	}
+	file := func(path, name string) string { return "file " + path + " (" + origin(name) + ")" }
 	switch {
 	case f.Token != "":
-		d.Token = f.Source("token")
-		if d.Token == "" {
-			d.Token = "set programmatically"
-		}
+		d.Token = origin("token")
 	case f.TokenFile != "":
-		d.Token = "file " + f.TokenFile + " (" + f.Source("token-file") + ")"
+		d.Token = file(f.TokenFile, "token-file")
 	default:
 		d.Token = "base config"
 	}
 	switch {
 	case f.CAFile != "":
-		d.CA = "file " + f.CAFile + " (" + f.Source("ca-file") + ")"
+		d.CA = file(f.CAFile, "ca-file")
 	default:
 		d.CA = "base config or system roots"
 	}
 	if f.ClientCert != "" {
-		d.ClientCert = "file " + f.ClientCert + " (" + f.Source("client-cert") + ")"
+		d.ClientCert = file(f.ClientCert, "client-cert")
 	}
 	return d
 }
