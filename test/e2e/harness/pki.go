@@ -1,19 +1,18 @@
 package harness
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/extmetrics/extmetrics/internal/certgen"
 )
 
 // certValidity is how long every generated certificate is valid: long
@@ -22,38 +21,21 @@ const certValidity = 24 * time.Hour
 
 // CA is a certificate authority generated for one cluster. It signs the
 // kube-apiserver's serving certificate, client certificates and the serving
-// certificates of aggregated backends (Issue).
+// certificates of aggregated backends (Issue). Certificates are made by
+// internal/certgen, the project's one generator.
 type CA struct {
 	Cert    *x509.Certificate
 	CertPEM []byte
-	key     crypto.Signer
+	pair    *certgen.Pair
 }
 
 // newCA makes a self-signed ECDSA P-256 CA named cn.
 func newCA(cn string) (*CA, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p, err := certgen.New(certgen.Options{CommonName: cn, Organization: []string{"extmetrics e2e"}, CA: true, Validity: certValidity})
 	if err != nil {
-		return nil, fmt.Errorf("generate %s key: %w", cn, err)
+		return nil, fmt.Errorf("%s: %w", cn, err)
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"extmetrics e2e"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(certValidity),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", cn, err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	return &CA{Cert: cert, CertPEM: pemBlock("CERTIFICATE", der), key: key}, nil
+	return &CA{Cert: p.Cert, CertPEM: p.CertPEM, pair: p}, nil
 }
 
 // CertRequest describes a leaf certificate to issue.
@@ -74,34 +56,20 @@ type KeyPair struct {
 
 // Issue signs a new ECDSA P-256 leaf certificate.
 func (ca *CA) Issue(req CertRequest) (KeyPair, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return KeyPair{}, fmt.Errorf("generate key for %s: %w", req.CommonName, err)
-	}
-	now := time.Now()
-	usage := x509.ExtKeyUsageServerAuth
-	if req.Client {
-		usage = x509.ExtKeyUsageClientAuth
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: req.CommonName, Organization: req.Organization},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(certValidity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		DNSNames:     req.DNSNames,
-		IPAddresses:  req.IPs,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
+	p, err := certgen.New(certgen.Options{
+		CommonName: req.CommonName, Organization: req.Organization,
+		DNSNames: req.DNSNames, IPAddresses: req.IPs,
+		Client: req.Client, Server: !req.Client,
+		Parent: ca.pair, Validity: certValidity,
+	})
 	if err != nil {
 		return KeyPair{}, fmt.Errorf("issue certificate for %s: %w", req.CommonName, err)
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(p.Key)
 	if err != nil {
 		return KeyPair{}, err
 	}
-	return KeyPair{CertPEM: pemBlock("CERTIFICATE", der), KeyPEM: pemBlock("PRIVATE KEY", keyDER)}, nil
+	return KeyPair{CertPEM: p.CertPEM, KeyPEM: pemBlock("PRIVATE KEY", keyDER)}, nil
 }
 
 // Write stores the pair as <dir>/<name>.crt and <dir>/<name>.key (0600)
@@ -138,14 +106,6 @@ func serviceAccountKeys() (pub, priv []byte, err error) {
 
 func pemBlock(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
-}
-
-func serial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return big.NewInt(time.Now().UnixNano())
-	}
-	return n.Add(n, big.NewInt(1))
 }
 
 // randomToken is a 32-byte random bearer token, hex encoded.
