@@ -149,10 +149,14 @@ func (w *Walker) Node(n *yaml.Node, p *field.Path) (*yaml.Node, bool) {
 
 // Field is one key/value pair of a mapping.
 type Field struct {
-	Key  string
-	K, V *yaml.Node
-	Path *field.Path // the value's path
+	Key    string
+	K, V   *yaml.Node
+	parent *field.Path
 }
+
+// Path is the value's path (built on demand: decoding a large file asks for
+// few of them).
+func (f Field) Path() *field.Path { return Child(f.parent, f.Key) }
 
 // Fields returns a mapping's key/value pairs; null gives none. It reports
 // aliases, non-mappings, merge keys, non-string keys and duplicate keys, and,
@@ -171,7 +175,10 @@ func (w *Walker) Fields(n *yaml.Node, p *field.Path, known ...string) []Field {
 		return nil
 	}
 	out := make([]Field, 0, len(n.Content)/2)
-	first := make(map[string]int, len(n.Content)/2)
+	var first map[string]int // only for large mappings; small ones are scanned
+	if len(n.Content) > 2*smallMapping {
+		first = make(map[string]int, len(n.Content)/2)
+	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		switch {
@@ -183,20 +190,40 @@ func (w *Walker) Fields(n *yaml.Node, p *field.Path, known ...string) []Field {
 			w.Invalid(k, p, "keys must be strings, got %s", Describe(k))
 			continue
 		}
-		kp := Child(p, k.Value)
-		if line, dup := first[k.Value]; dup {
-			w.Duplicate(k, kp, "duplicate key (first at line %d)", line)
+		if line, dup := firstLine(first, n.Content[:i], k.Value); dup {
+			w.Duplicate(k, Child(p, k.Value), "duplicate key (first at line %d)", line)
 			continue
 		}
-		first[k.Value] = k.Line
+		if first != nil {
+			first[k.Value] = k.Line
+		}
 		if len(known) > 0 && !contains(known, k.Value) {
-			w.Add(k, &field.Error{Type: field.ErrorTypeNotSupported, Field: Path(kp), BadValue: field.OmitValueType{},
+			w.Add(k, &field.Error{Type: field.ErrorTypeNotSupported, Field: Path(Child(p, k.Value)), BadValue: field.OmitValueType{},
 				Detail: fmt.Sprintf("unknown field %q (allowed: %s)", Truncated(k.Value), strings.Join(known, ", "))})
 			continue
 		}
-		out = append(out, Field{Key: k.Value, K: k, V: v, Path: kp})
+		out = append(out, Field{Key: k.Value, K: k, V: v, parent: p})
 	}
 	return out
+}
+
+// smallMapping is the size up to which duplicate keys are found by a scan
+// (no map allocated): most mappings have a handful of keys.
+const smallMapping = 16
+
+// firstLine finds an earlier string key of the mapping: in first when
+// there is one, else by scanning the earlier key/value nodes.
+func firstLine(first map[string]int, earlier []*yaml.Node, key string) (int, bool) {
+	if first != nil {
+		line, ok := first[key]
+		return line, ok
+	}
+	for j := 0; j+1 < len(earlier); j += 2 {
+		if k := earlier[j]; k.Kind == yaml.ScalarNode && k.ShortTag() == "!!str" && k.Value == key {
+			return k.Line, true
+		}
+	}
+	return 0, false
 }
 
 func contains(list []string, s string) bool {

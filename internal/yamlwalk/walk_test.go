@@ -1,6 +1,7 @@
 package yamlwalk
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -24,12 +25,12 @@ func TestFieldsRules(t *testing.T) {
 	fs := w.Fields(n, root, "a", "c")
 	var keys []string
 	for _, f := range fs {
-		keys = append(keys, f.Key+"="+f.Path.String())
+		keys = append(keys, f.Key+"="+f.Path().String())
 	}
 	if strings.Join(keys, " ") != "a=spec.a c=spec.c" {
 		t.Errorf("fields %v", keys)
 	}
-	if _, ok := w.Str(fs[1].V, fs[1].Path); ok {
+	if _, ok := w.Str(fs[1].V, fs[1].Path()); ok {
 		t.Error("an alias was decoded")
 	}
 	want := []struct {
@@ -64,7 +65,7 @@ func TestScalars(t *testing.T) {
 	get := func(key string) (*yaml.Node, *field.Path) {
 		for _, f := range w.Fields(n, nil) {
 			if f.Key == key {
-				return f.V, f.Path
+				return f.V, f.Path()
 			}
 		}
 		t.Fatalf("no %s", key)
@@ -103,5 +104,32 @@ func TestTruncate(t *testing.T) {
 	}
 	if k, more := Truncate(MaxErrors + 30); k != MaxErrors || more != "... and 30 more errors" {
 		t.Errorf("Truncate(Max+30) = %d %q", k, more)
+	}
+}
+
+// Duplicate keys are found the same way in small (scanned) and large
+// (mapped) mappings, unknown keys included.
+func TestDuplicateKeysAnySize(t *testing.T) {
+	for _, n := range []int{2, 40} {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "k%d: %d\n", i, i)
+		}
+		b.WriteString("k1: again\nzz: 1\nzz: 2\n")
+		var w Walker
+		fs := w.Fields(parse(t, b.String()), nil, "k0", "k1")
+		if len(fs) != 2 {
+			t.Errorf("%d keys: kept %d fields", n, len(fs))
+		}
+		var dups []string
+		for _, e := range w.Errors() {
+			if e.Type == field.ErrorTypeDuplicate {
+				dups = append(dups, fmt.Sprintf("%s %s line %d", e.Field, e.Detail, e.Line))
+			}
+		}
+		want := fmt.Sprintf("k1 duplicate key (first at line 2) line %d|zz duplicate key (first at line %d) line %d", n+1, n+2, n+3)
+		if strings.Join(dups, "|") != want {
+			t.Errorf("%d keys: duplicates %q, want %q", n, dups, want)
+		}
 	}
 }

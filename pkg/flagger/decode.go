@@ -159,7 +159,7 @@ func (w *walker) stringMap(n *yaml.Node, path *field.Path) map[string]string {
 	}
 	m := make(map[string]string, len(fs))
 	for _, f := range fs {
-		m[f.Key] = w.str(f.V, f.Path)
+		m[f.Key] = w.str(f.V, f.Path())
 	}
 	return m
 }
@@ -173,13 +173,13 @@ func (w *walker) objectRef(n *yaml.Node, path *field.Path) *ObjectRef {
 	for _, f := range w.fields(n, path, "apiVersion", "kind", "name", "namespace") {
 		switch f.Key {
 		case "apiVersion":
-			ref.APIVersion = w.str(f.V, f.Path)
+			ref.APIVersion = w.str(f.V, f.Path())
 		case "kind":
-			ref.Kind = w.str(f.V, f.Path)
+			ref.Kind = w.str(f.V, f.Path())
 		case "name":
-			ref.Name = w.str(f.V, f.Path)
+			ref.Name = w.str(f.V, f.Path())
 		case "namespace":
-			ref.Namespace = w.str(f.V, f.Path)
+			ref.Namespace = w.str(f.V, f.Path())
 		}
 	}
 	return ref
@@ -190,9 +190,9 @@ func (w *walker) meta(n *yaml.Node) (name, namespace string) {
 	for _, f := range w.fields(n, field.NewPath("metadata")) {
 		switch f.Key {
 		case "name":
-			name = w.str(f.V, f.Path)
+			name = w.str(f.V, f.Path())
 		case "namespace":
-			namespace = w.str(f.V, f.Path)
+			namespace = w.str(f.V, f.Path())
 		}
 	}
 	if name == "" {
@@ -213,7 +213,7 @@ func (w *walker) canarySpec(n *yaml.Node) CanarySpec {
 	var analysis, legacy *yaml.Node
 	targetSeen := false
 	for _, f := range w.fields(n, specPath) {
-		p := f.Path
+		p := f.Path()
 		switch f.Key {
 		case "provider":
 			spec.Provider = w.str(f.V, p)
@@ -230,9 +230,9 @@ func (w *walker) canarySpec(n *yaml.Node) CanarySpec {
 			for _, sf := range w.fields(f.V, p) {
 				switch sf.Key {
 				case "name":
-					spec.Service.Name = w.str(sf.V, sf.Path)
+					spec.Service.Name = w.str(sf.V, sf.Path())
 				case "port":
-					spec.Service.Port = w.integer(sf.V, sf.Path)
+					spec.Service.Port = w.integer(sf.V, sf.Path())
 				}
 			}
 		case "skipAnalysis":
@@ -274,7 +274,7 @@ func (w *walker) analysis(n *yaml.Node, path *field.Path) *Analysis {
 		a.Line = n.Line
 	}
 	for _, f := range w.fields(n, path) {
-		p := f.Path
+		p := f.Path()
 		switch f.Key {
 		case "interval":
 			a.Interval = w.str(f.V, p)
@@ -318,7 +318,7 @@ func (w *walker) metric(n *yaml.Node, path *field.Path) Metric {
 		m.Line = n.Line
 	}
 	for _, f := range w.fields(n, path, metricFields...) {
-		p := f.Path
+		p := f.Path()
 		switch f.Key {
 		case "name":
 			m.Name = w.str(f.V, p)
@@ -337,7 +337,7 @@ func (w *walker) metric(n *yaml.Node, path *field.Path) Metric {
 				if isNull(rf.V) {
 					continue
 				}
-				v, ok := w.number(rf.V, rf.Path)
+				v, ok := w.number(rf.V, rf.Path())
 				if !ok {
 					continue
 				}
@@ -371,13 +371,13 @@ func (w *walker) templateSpec(n *yaml.Node) MetricTemplateSpec {
 		return spec
 	}
 	for _, f := range w.fields(n, specPath, "provider", "query") {
-		p := f.Path
+		p := f.Path()
 		switch f.Key {
 		case "query":
 			spec.Query = w.str(f.V, p)
 		case "provider":
 			for _, pf := range w.fields(f.V, p, "type", "address", "insecureSkipVerify", "secretRef", "region") {
-				pp := pf.Path
+				pp := pf.Path()
 				switch pf.Key {
 				case "type":
 					spec.Provider.Type = w.str(pf.V, pp)
@@ -393,7 +393,7 @@ func (w *walker) templateSpec(n *yaml.Node) MetricTemplateSpec {
 					}
 					ref := &ObjectRef{}
 					for _, sf := range w.fields(pf.V, pp, "name") {
-						ref.Name = w.str(sf.V, sf.Path)
+						ref.Name = w.str(sf.V, sf.Path())
 					}
 					if ref.Name == "" {
 						w.Required(pf.V, pp.Child("name"), "")
@@ -410,17 +410,17 @@ func (w *walker) templateSpec(n *yaml.Node) MetricTemplateSpec {
 func (w *walker) secretData(data, stringData *yaml.Node) map[string][]byte {
 	out := map[string][]byte{}
 	for _, f := range w.fields(data, field.NewPath("data")) {
-		s := w.secretStr(f.V, f.Path)
+		s := w.secretStr(f.V, f.Path())
 		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
 		if err != nil {
 			// Never echo the value: it is a secret.
-			w.errorf(f.V, f.Path, "not valid base64 (use stringData for plain text)")
+			w.errorf(f.V, f.Path(), "not valid base64 (use stringData for plain text)")
 			continue
 		}
 		out[f.Key] = b
 	}
 	for _, f := range w.fields(stringData, field.NewPath("stringData")) {
-		out[f.Key] = []byte(w.secretStr(f.V, f.Path))
+		out[f.Key] = []byte(w.secretStr(f.V, f.Path()))
 	}
 	return out
 }

@@ -194,9 +194,9 @@ func (s *Set) addDocument(src Source, n *yaml.Node) {
 	for _, f := range w.fields(n, nil) {
 		switch f.Key {
 		case "apiVersion":
-			apiVersion = w.str(f.V, f.Path)
+			apiVersion = w.str(f.V, f.Path())
 		case "kind":
-			kind = w.str(f.V, f.Path)
+			kind = w.str(f.V, f.Path())
 		case "metadata":
 			metadata = f.V
 		case "spec":

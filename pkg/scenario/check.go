@@ -38,9 +38,11 @@ func checkMetric(m *Metric, report reporter) (ok bool) {
 	if err := ValidateNamespace(ns); err != nil {
 		bad([]string{"namespace"}, "%v", err)
 	}
-	for _, k := range slices.Sorted(maps.Keys(m.Labels)) {
-		if err := validateLabel(k, m.Labels[k]); err != nil {
-			bad([]string{"labels", k}, "%v", err)
+	if !labelsValid(m.Labels) { // sorted only to report, in a stable order
+		for _, k := range slices.Sorted(maps.Keys(m.Labels)) {
+			if err := validateLabel(k, m.Labels[k]); err != nil {
+				bad([]string{"labels", k}, "%v", err)
+			}
 		}
 	}
 	if m.WindowSeconds != nil && *m.WindowSeconds <= 0 {
@@ -57,6 +59,15 @@ func checkMetric(m *Metric, report reporter) (ok bool) {
 		bad(append(at, splitSub(sub)...), "%s", msg)
 	}
 	return ok
+}
+
+func labelsValid(lbls map[string]string) bool {
+	for k, v := range lbls {
+		if validateLabel(k, v) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // checkSeriesUnique reports every metric that repeats the namespace, name

@@ -287,9 +287,24 @@ func (p *parser) metrics(sc *Scenario, n *yaml.Node) {
 
 // metricNodes are where a decoded metric's fields are, to locate problems.
 type metricNodes struct {
-	fields    map[string]*yaml.Node // name, namespace, windowSeconds, timestampOffset: the values
-	labelKeys map[string]*yaml.Node
-	generator *yaml.Node // the generator's body
+	name, namespace, window, offset *yaml.Node // the values
+	labels                          *yaml.Node // the mapping
+	generator                       *yaml.Node // the generator's body
+}
+
+// field is the value node of a scalar field, nil when absent.
+func (mn metricNodes) field(name string) *yaml.Node {
+	switch name {
+	case "name":
+		return mn.name
+	case "namespace":
+		return mn.namespace
+	case "windowSeconds":
+		return mn.window
+	case "timestampOffset":
+		return mn.offset
+	}
+	return nil
 }
 
 // locate finds the node of a field below the metric (see reporter).
@@ -297,15 +312,15 @@ func (mn metricNodes) locate(item *yaml.Node, at []string) *yaml.Node {
 	switch {
 	case len(at) == 0:
 		return item
-	case at[0] == "labels" && len(at) > 1 && mn.labelKeys[at[1]] != nil:
-		return mn.labelKeys[at[1]]
+	case at[0] == "labels" && len(at) > 1 && mn.labels != nil:
+		return keyNode(mn.labels, at[1])
 	case at[0] == "value" && mn.generator != nil:
 		if len(at) < 2 {
 			return mn.generator
 		}
 		return fieldNode(mn.generator, joinSub(at[2:]))
-	case mn.fields[at[0]] != nil:
-		return mn.fields[at[0]]
+	case mn.field(at[0]) != nil:
+		return mn.field(at[0])
 	}
 	return item
 }
@@ -330,38 +345,37 @@ func (p *parser) metric(mn *yaml.Node, path *field.Path) (m Metric, nodes metric
 		return m, nodes, false
 	}
 	m = Metric{Namespace: DefaultNamespace, Line: mn.Line}
-	nodes.fields = map[string]*yaml.Node{}
 	ok = true
 	if v := f["name"]; v == nil {
 		p.errorf(mn, path.Child("name"), "required")
 		ok = false
 	} else if s, good := p.str(v, path.Child("name")); good {
-		m.Name, nodes.fields["name"] = s, v
+		m.Name, nodes.name = s, v
 	} else {
 		ok = false
 	}
 	if v := f["namespace"]; v != nil {
 		if s, good := p.str(v, path.Child("namespace")); good {
-			m.Namespace, nodes.fields["namespace"] = s, v
+			m.Namespace, nodes.namespace = s, v
 		} else {
 			ok = false
 		}
 	}
 	if v := f["labels"]; v != nil && !isNull(v) {
-		lbls, keys, good := p.labels(v, path.Child("labels"))
+		lbls, good := p.labels(v, path.Child("labels"))
 		ok = ok && good
-		m.Labels, nodes.labelKeys = lbls, keys
+		m.Labels, nodes.labels = lbls, v
 	}
 	if v := f["windowSeconds"]; v != nil {
 		if w, good := p.integer(v, path.Child("windowSeconds")); good {
-			m.WindowSeconds, nodes.fields["windowSeconds"] = &w, v
+			m.WindowSeconds, nodes.window = &w, v
 		} else {
 			ok = false
 		}
 	}
 	if v := f["timestampOffset"]; v != nil {
 		if d, good := p.duration(v, path.Child("timestampOffset")); good {
-			m.TimestampOffset, nodes.fields["timestampOffset"] = d, v
+			m.TimestampOffset, nodes.offset = d, v
 		} else {
 			ok = false
 		}
@@ -377,34 +391,34 @@ func (p *parser) metric(mn *yaml.Node, path *field.Path) (m Metric, nodes metric
 	return m, nodes, ok
 }
 
-func (p *parser) labels(n *yaml.Node, path *field.Path) (map[string]string, map[string]*yaml.Node, bool) {
+func (p *parser) labels(n *yaml.Node, path *field.Path) (map[string]string, bool) {
 	if n.Kind != yaml.MappingNode && n.Kind != yaml.AliasNode {
 		p.errorf(n, path, "want a mapping of label keys to values, got %s", yamlwalk.Describe(n))
-		return nil, nil, false
+		return nil, false
 	}
 	before := p.Len()
 	fs := p.Fields(n, path)
 	ok := p.Len() == before
 	out := make(map[string]string, len(fs))
-	keys := make(map[string]*yaml.Node, len(fs))
 	for _, f := range fs {
-		v, good := p.Node(f.V, f.Path)
-		if !good {
+		v := f.V
+		if v.Kind == yaml.AliasNode {
+			p.Node(v, f.Path()) // reports it
 			ok = false
 			continue
 		}
 		val := ""
 		if !isNull(v) { // "app:" with nothing is the empty label value
 			if v.Kind != yaml.ScalarNode {
-				p.errorf(v, f.Path, "want a label value, got %s", yamlwalk.Describe(v))
+				p.errorf(v, f.Path(), "want a label value, got %s", yamlwalk.Describe(v))
 				ok = false
 				continue
 			}
 			val = v.Value
 		}
-		out[f.Key], keys[f.Key] = val, f.K
+		out[f.Key] = val
 	}
-	return out, keys, ok
+	return out, ok
 }
 
 // generator decodes a value: a scalar (constant) or a mapping with exactly
