@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/extmetrics/extmetrics/internal/testenv"
 	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
@@ -172,4 +173,56 @@ func TestAnalyzeConfigErrorsExit2(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr:\n%s\nwant %q", tt.args, code, stderr, tt.want)
 		}
 	}
+}
+
+// A template without spec.provider.address follows analysis.Connection's
+// rule: --server/--token/--ca-file, else the kubeconfig's cluster.
+func TestAnalyzeTemplateWithoutAddress(t *testing.T) {
+	testenv.Isolate(t)
+	s := server(t, "0.5")
+	objects := `apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: error-rate, namespace: ci}
+spec:
+  provider: {type: externalmetrics}
+  query: "{{ namespace }}/errors?labelSelector=app={{ target }}"
+---
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: web, namespace: ci}
+spec:
+  targetRef: {kind: Deployment, name: web}
+  analysis:
+    stepWeight: 50
+    metrics:
+      - name: error-rate
+        templateRef: {name: error-rate}
+        thresholdRange: {max: 1}
+`
+	dir := t.TempDir()
+	file, caFile := filepath.Join(dir, "canary.yaml"), filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(file, []byte(objects), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(caFile, s.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, wantCode int, args ...string) {
+		t.Helper()
+		code, stdout, stderr := execute(t, "", append([]string{"-f", file, "--once", "-o", "json", "-q"}, args...)...)
+		if code != wantCode {
+			t.Fatalf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", name, code, wantCode, stdout, stderr)
+		}
+		if wantCode != 0 {
+			return
+		}
+		var rep analysis.Report
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil || rep.Canaries[0].Metrics[0].Checks[0].Value != 0.5 {
+			t.Fatalf("%s: %v\n%s", name, err, stdout)
+		}
+	}
+	check("--server", 0, "--server", s.URL(), "--token", devservertest.Token, "--ca-file", caFile)
+	check("wrong --token", 1, "--server", s.URL(), "--token", "wrong", "--ca-file", caFile)
+	check("kubeconfig", 0, "--kubeconfig", devservertest.WriteKubeconfig(t, s, devservertest.Token))
+	check("no server at all", 2)
 }
