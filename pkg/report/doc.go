@@ -14,9 +14,13 @@
 //     and checks without a value marked, a tooltip on each point), the
 //     rendered queries and a table of every check. All text is escaped by
 //     html/template.
-//   - WriteSummary: the end-of-run table (text/tabwriter).
+//   - WriteSummary: the end-of-run table (text/tabwriter); WriteChecks: one
+//     row per check (analyze --once).
+//   - WriteFiles: the JSON, JUnit and HTML files of a run in one call, every
+//     failure named by its path (the analyze and demo commands, the gate).
 //   - NewProgress: an analysis.Observer for live progress, redrawn in place on
-//     a terminal (IsTerminal) or written as one log line per event otherwise.
+//     a terminal (IsTerminal) or written as one log line per event otherwise;
+//     NewProgressTo decides that from the writer.
 //
 // The package only formats: it never decides a verdict. Whatever the engine
 // reports as failed, errored or aborted is shown as such, and a verdict other
