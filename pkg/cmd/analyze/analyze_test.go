@@ -180,25 +180,15 @@ func TestAnalyzeConfigErrorsExit2(t *testing.T) {
 func TestAnalyzeTemplateWithoutAddress(t *testing.T) {
 	testenv.Isolate(t)
 	s := server(t, "0.5")
-	objects := `apiVersion: flagger.app/v1beta1
-kind: MetricTemplate
-metadata: {name: error-rate, namespace: ci}
-spec:
-  provider: {type: externalmetrics}
-  query: "{{ namespace }}/errors?labelSelector=app={{ target }}"
----
-apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {name: web, namespace: ci}
-spec:
-  targetRef: {kind: Deployment, name: web}
-  analysis:
-    stepWeight: 50
-    metrics:
-      - name: error-rate
-        templateRef: {name: error-rate}
-        thresholdRange: {max: 1}
-`
+	// The usual objects, minus the template's address and secretRef.
+	data, err := os.ReadFile(writeObjects(t, s, "1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects := strings.Replace(string(data), "    address: "+s.URL()+"\n    secretRef: {name: devserver}\n", "", 1)
+	if strings.Contains(objects, "address:") {
+		t.Fatal("the template still has an address")
+	}
 	dir := t.TempDir()
 	file, caFile := filepath.Join(dir, "canary.yaml"), filepath.Join(dir, "ca.crt")
 	if err := os.WriteFile(file, []byte(objects), 0o600); err != nil {
