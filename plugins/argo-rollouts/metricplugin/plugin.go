@@ -1,0 +1,301 @@
+package metricplugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/argoproj/argo-rollouts/metricproviders/plugin/rpc"
+	"github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
+	"github.com/argoproj/argo-rollouts/utils/evaluate"
+	"github.com/argoproj/argo-rollouts/utils/plugin/types"
+	"github.com/sirupsen/logrus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+
+	"github.com/extmetrics/extmetrics/pkg/provider"
+	"github.com/extmetrics/extmetrics/pkg/query"
+)
+
+// ProviderType is what Type returns: Argo's type for RPC plugin providers.
+const ProviderType = "RPCPlugin"
+
+// Metadata keys set on measurements.
+const (
+	MetaQuery  = "query"  // the canonical query that ran (after Argo's templating)
+	MetaItems  = "items"  // number of items the server returned
+	MetaServer = "server" // base URL of the server
+)
+
+// secretTimeout bounds reading the secretRef Secret.
+const secretTimeout = 10 * time.Second
+
+// Options configure a Plugin; zero values mean defaults.
+type Options struct {
+	// RESTConfig returns the controller's configuration, used for queries
+	// without address (the aggregation layer) and to read Secrets. Default:
+	// LoadConfig(""). Called until it succeeds; the result is kept.
+	RESTConfig func() (*rest.Config, error)
+	// Secrets reads secretRef Secrets; default: a clientset on RESTConfig.
+	Secrets SecretGetter
+	// Provider is the base of every provider's options (retries, backoff,
+	// clock, metrics); the configuration's timeout overrides its Timeout.
+	Provider provider.Options
+	// Logger receives one line per measurement (never a credential);
+	// default: discard.
+	Logger *slog.Logger
+}
+
+// Plugin implements Argo Rollouts' rpc.MetricProviderPlugin. It is safe for
+// concurrent use (Argo measures metrics in parallel).
+type Plugin struct {
+	opts   Options
+	log    *slog.Logger
+	argoLg logrus.Entry // for evaluate.EvaluateResult
+
+	mu      sync.Mutex
+	base    *rest.Config
+	secrets SecretGetter
+}
+
+var _ rpc.MetricProviderPlugin = (*Plugin)(nil)
+
+// New returns a plugin.
+func New(opts Options) *Plugin {
+	if opts.RESTConfig == nil {
+		opts.RESTConfig = func() (*rest.Config, error) { return LoadConfig("") }
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return &Plugin{opts: opts, log: lg, argoLg: *logrus.NewEntry(l), secrets: opts.Secrets}
+}
+
+// baseConfig returns the controller's configuration, loading it once.
+func (p *Plugin) baseConfig() (*rest.Config, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.base != nil {
+		return p.base, nil
+	}
+	cfg, err := p.opts.RESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	p.base = cfg
+	return cfg, nil
+}
+
+func (p *Plugin) secretGetter() (SecretGetter, error) {
+	p.mu.Lock()
+	s := p.secrets
+	p.mu.Unlock()
+	if s != nil {
+		return s, nil
+	}
+	base, err := p.baseConfig()
+	if err != nil {
+		return nil, err
+	}
+	s, err = NewKubeSecrets(base)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.secrets = s
+	p.mu.Unlock()
+	return s, nil
+}
+
+// InitPlugin loads the controller's configuration. A failure is logged, not
+// returned: metrics with an address and secretRef do not need it, and the
+// others report it in their measurement.
+func (p *Plugin) InitPlugin() types.RpcError {
+	if _, err := p.baseConfig(); err != nil {
+		p.log.Warn("no cluster configuration; metrics without address will fail", "err", err)
+	}
+	return types.RpcError{}
+}
+
+// Run takes one measurement: read the metric, evaluate the metric's
+// successCondition / failureCondition with Argo's evaluation. It returns a
+// completed measurement (Successful, Failed, Inconclusive or Error).
+func (p *Plugin) Run(run *v1alpha1.AnalysisRun, metric v1alpha1.Metric) v1alpha1.Measurement {
+	start := metav1.Now()
+	m := p.measure(context.Background(), run, metric)
+	m.StartedAt = &start
+	return m
+}
+
+func (p *Plugin) measure(ctx context.Context, run *v1alpha1.AnalysisRun, metric v1alpha1.Metric) (m v1alpha1.Measurement) {
+	began := time.Now()
+	var cfg *Config
+	defer func() {
+		now := metav1.Now()
+		m.FinishedAt = &now
+		attrs := []any{"metric", metric.Name, "phase", string(m.Phase), "duration", time.Since(began).Round(time.Microsecond)}
+		if run != nil {
+			attrs = append(attrs, "analysisRun", run.Namespace+"/"+run.Name)
+		}
+		if cfg != nil {
+			attrs = append(attrs, "query", cfg.Canonical)
+		}
+		if m.Phase == v1alpha1.AnalysisPhaseError {
+			p.log.Warn("measurement", append(attrs, "message", m.Message)...)
+		} else {
+			p.log.Info("measurement", append(attrs, "value", m.Value)...)
+		}
+	}()
+	fail := func(err error) v1alpha1.Measurement {
+		m.Phase = v1alpha1.AnalysisPhaseError
+		m.Message = err.Error()
+		return m
+	}
+	if run == nil {
+		return fail(errors.New(PluginName + ": no AnalysisRun given"))
+	}
+	raw, ok := metric.Provider.Plugin[PluginName]
+	if !ok {
+		return fail(fmt.Errorf("%s: metric %q has no provider.plugin[%q]", PluginName, metric.Name, PluginName))
+	}
+	cfg, err := ParseConfig(raw)
+	if err != nil {
+		return fail(err)
+	}
+	m.Metadata = map[string]string{MetaQuery: cfg.Canonical}
+
+	prov, err := p.provider(ctx, run.Namespace, cfg)
+	if err != nil {
+		return fail(err)
+	}
+	m.Metadata[MetaServer] = prov.Server()
+	res, err := prov.Query(ctx, cfg.Canonical)
+	if err != nil {
+		return fail(err)
+	}
+	m.Metadata[MetaItems] = strconv.Itoa(res.Matched)
+	if res.Matched > 1 && res.Aggregate == query.First {
+		return fail(fmt.Errorf("query %q: ambiguous: the server returned %d items where one was meant; narrow the labelSelector, or set aggregate (%s)",
+			res.Query, res.Matched, strings.Join(query.Aggregations()[1:], ", ")))
+	}
+	m.Value = strconv.FormatFloat(res.Value, 'f', -1, 64)
+	phase, err := evaluate.EvaluateResult(res.Value, metric, p.argoLg)
+	if err != nil {
+		return fail(err)
+	}
+	m.Phase = phase
+	return m
+}
+
+// provider builds the provider for cfg: the controller's configuration
+// without address, only the Secret's credentials with one.
+func (p *Plugin) provider(ctx context.Context, namespace string, cfg *Config) (*provider.Provider, error) {
+	var base *rest.Config
+	spec := provider.Spec{Address: cfg.Address, InsecureSkipVerify: cfg.InsecureSkipVerify}
+	if cfg.Address == "" {
+		b, err := p.baseConfig()
+		if err != nil {
+			return nil, fmt.Errorf("%s: no address given and no cluster configuration for the aggregation layer: %v", PluginName, err)
+		}
+		base = b
+	}
+	if cfg.SecretRef != nil {
+		sg, err := p.secretGetter()
+		if err != nil {
+			return nil, fmt.Errorf("%s: secretRef: cannot read Secrets: %v", PluginName, err)
+		}
+		sctx, cancel := context.WithTimeout(ctx, secretTimeout)
+		data, err := sg.SecretData(sctx, namespace, cfg.SecretRef.Name)
+		cancel()
+		if errors.Is(err, ErrSecretNotFound) {
+			return nil, &ConfigError{Field: "secretRef.name", Msg: fmt.Sprintf("secret %q not found in namespace %q (the AnalysisRun's)", cfg.SecretRef.Name, namespace)}
+		}
+		if err != nil {
+			return nil, &ConfigError{Field: "secretRef.name", Msg: fmt.Sprintf("reading secret %s/%s: %v", namespace, cfg.SecretRef.Name, err)}
+		}
+		sd, err := specFromSecret(data, cfg.SecretRef, namespace)
+		if err != nil {
+			return nil, err
+		}
+		if _, hasToken := sd[provider.SecretKeyToken]; hasToken && cfg.Address != "" {
+			if u, _ := url.Parse(cfg.Address); u != nil && u.Scheme == "http" {
+				return nil, &ConfigError{Field: "address", Msg: fmt.Sprintf("%q is plain http: refusing to send the secret's token unencrypted; use https", cfg.Address)}
+			}
+		}
+		spec.SecretData = sd
+	}
+	opts := p.opts.Provider
+	if cfg.Timeout > 0 {
+		opts.Timeout = cfg.Timeout
+	}
+	prov, err := provider.New(base, spec, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", PluginName, err)
+	}
+	return prov, nil
+}
+
+// Resume returns a completed measurement unchanged. Run always completes, so
+// an incomplete one (from an interrupted controller) is measured again.
+func (p *Plugin) Resume(run *v1alpha1.AnalysisRun, metric v1alpha1.Metric, m v1alpha1.Measurement) v1alpha1.Measurement {
+	if m.Phase.Completed() {
+		return m
+	}
+	started := m.StartedAt
+	m = p.measure(context.Background(), run, metric)
+	if started == nil {
+		now := metav1.Now()
+		started = &now
+	}
+	m.StartedAt = started
+	return m
+}
+
+// Terminate returns a completed measurement unchanged; an incomplete one
+// becomes Inconclusive (no value was read, so it is no pass and no failure).
+func (p *Plugin) Terminate(run *v1alpha1.AnalysisRun, metric v1alpha1.Metric, m v1alpha1.Measurement) v1alpha1.Measurement {
+	if m.Phase.Completed() {
+		return m
+	}
+	m.Phase = v1alpha1.AnalysisPhaseInconclusive
+	m.Message = "terminated before a value was read"
+	if m.FinishedAt == nil {
+		now := metav1.Now()
+		m.FinishedAt = &now
+	}
+	return m
+}
+
+// GarbageCollect has nothing to do: the plugin keeps no state per
+// measurement (Argo trims the measurement list itself).
+func (p *Plugin) GarbageCollect(*v1alpha1.AnalysisRun, v1alpha1.Metric, int) types.RpcError {
+	return types.RpcError{}
+}
+
+// Type is Argo's provider type for RPC plugins.
+func (p *Plugin) Type() string { return ProviderType }
+
+// GetMetadata is stored once on the metric's result: the query (as Argo
+// rendered it) and the server, or nothing when the configuration is invalid
+// (Run reports why).
+func (p *Plugin) GetMetadata(metric v1alpha1.Metric) map[string]string {
+	cfg, err := ParseConfig(metric.Provider.Plugin[PluginName])
+	if err != nil {
+		return nil
+	}
+	server := cfg.Address
+	if server == "" {
+		server = "kube-apiserver (aggregation layer)"
+	}
+	return map[string]string{MetaQuery: cfg.Canonical, MetaServer: server}
+}
