@@ -59,7 +59,7 @@ func metric(t testing.TB, cfg map[string]any, success, failure string) v1alpha1.
 
 // startFor starts the plugin binary with a kubeconfig pointing at s (the
 // "cluster" whose aggregation layer serves external metrics).
-func startFor(t *testing.T, s *devserver.Server) *plugintest.Plugin {
+func startFor(t testing.TB, s *devserver.Server) *plugintest.Plugin {
 	t.Helper()
 	kubeconfig := devservertest.WriteKubeconfig(t, s, devservertest.Token)
 	return plugintest.Start(t, plugintest.Binary(t), nil, "--kubeconfig", kubeconfig, "--log-level", "error")

@@ -52,6 +52,15 @@ var build struct {
 // later builds a link step) and returns its path. Call Cleanup from TestMain.
 func Binary(tb testing.TB) string {
 	tb.Helper()
+	path, err := BuildBinary()
+	if err != nil {
+		tb.Fatalf("plugintest: %v", err)
+	}
+	return path
+}
+
+// BuildBinary is Binary for TestMain.
+func BuildBinary() (string, error) {
 	build.once.Do(func() {
 		start := time.Now()
 		build.dir, build.err = os.MkdirTemp("", "extmetrics-argo-plugin-")
@@ -67,10 +76,7 @@ func Binary(tb testing.TB) string {
 		}
 		build.dur = time.Since(start)
 	})
-	if build.err != nil {
-		tb.Fatalf("plugintest: %v", build.err)
-	}
-	return build.path
+	return build.path, build.err
 }
 
 // BuildTime is how long Binary's build took (0 before it ran).
