@@ -160,8 +160,12 @@ data:
 `, ns, base64.StdEncoding.EncodeToString([]byte("shop-metrics-token")), base64.StdEncoding.EncodeToString(direct.CAPEM()))); err != nil {
 		t.Fatal(err)
 	}
+	// The controller runs as Argo's service account with Argo's own
+	// ClusterRole, plus examples/argo-rollouts/rbac.yaml for the External
+	// Metrics API: the permissions docs/argo-rollouts.md tells users to grant.
 	work := t.TempDir()
-	ctrl, err := argoctl.Start(ctx, controllerBin, c.AdminKubeconfig(), work)
+	kubeconfig := controllerIdentity(t, ctx, c, work)
+	ctrl, err := argoctl.Start(ctx, controllerBin, kubeconfig, work)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,4 +347,50 @@ func port(t *testing.T, addr string) int {
 		t.Fatalf("address %q: %v", addr, err)
 	}
 	return p
+}
+
+// controllerIdentity applies Argo's ClusterRole (from the module's
+// manifests/role), binds it and the example's External Metrics reader role to
+// the service account argo-rollouts/argo-rollouts, and writes a kubeconfig
+// with a token of that service account.
+func controllerIdentity(t *testing.T, ctx context.Context, c *harness.Cluster, dir string) string {
+	t.Helper()
+	mod, err := argoctl.ModuleDir(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, err := os.ReadFile(filepath.Join(mod, "manifests", "role", "argo-rollouts-clusterrole.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rbac, err := os.ReadFile(filepath.Join("..", "..", "..", "examples", "argo-rollouts", "rbac.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := c.ServiceAccountToken(ctx, argoctl.Namespace, "argo-rollouts", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binding := `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: argo-rollouts
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: argo-rollouts
+subjects:
+  - kind: ServiceAccount
+    name: argo-rollouts
+    namespace: ` + argoctl.Namespace + "\n"
+	for _, m := range []string{string(role), binding, string(rbac)} {
+		if err := c.ApplyYAML(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "kubeconfig")
+	if err := c.WriteKubeconfig(path, "argo-rollouts", token); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
