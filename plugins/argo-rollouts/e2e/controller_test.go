@@ -214,12 +214,30 @@ data:
 		}
 		t.Logf("measurement message: %s; run message: %s", msg, nestedString(st, "message"))
 	})
+	t.Run("backend stopped, consecutiveErrorLimit 1: Error after two errors", func(t *testing.T) {
+		// Argo retries an errored measurement after its error retry
+		// interval (10 s) and ends the run when the limit is exceeded.
+		st := runAnalysisLimit(t, ctx, c, dyn, "backend-stopped-limit", `successCondition: result <= 1`, `query: "shop/checkout_error_rate"`, 1)
+		expect(t, st, "Error", "Error", "")
+		if n, _ := nested(st, "metricResults", 0, "consecutiveError").(int64); n != 2 {
+			t.Errorf("consecutiveError %v, want 2; status %v", nested(st, "metricResults", 0, "consecutiveError"), st)
+		}
+		if got := nestedString(st, "metricResults", 0, "measurements", 1, "phase"); got != "Error" {
+			t.Errorf("second measurement phase %q", got)
+		}
+	})
 }
 
 // runAnalysis creates a standalone AnalysisRun with one metric (count 1;
 // the first error ends it: consecutiveErrorLimit 0) and waits for it to
 // complete, returning its status.
 func runAnalysis(t *testing.T, ctx context.Context, c *harness.Cluster, dyn dynamic.Interface, name, condition, pluginCfg string) map[string]any {
+	t.Helper()
+	return runAnalysisLimit(t, ctx, c, dyn, name, condition, pluginCfg, 0)
+}
+
+// runAnalysisLimit is runAnalysis with a consecutiveErrorLimit.
+func runAnalysisLimit(t *testing.T, ctx context.Context, c *harness.Cluster, dyn dynamic.Interface, name, condition, pluginCfg string, errorLimit int) map[string]any {
 	t.Helper()
 	manifest := fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
 kind: AnalysisRun
@@ -230,13 +248,13 @@ spec:
   metrics:
     - name: m
       count: 1
-      consecutiveErrorLimit: 0
+      consecutiveErrorLimit: %d
       %s
       provider:
         plugin:
           %s:
 %s
-`, name, ns, condition, metricplugin.PluginName, indent(pluginCfg))
+`, name, ns, errorLimit, condition, metricplugin.PluginName, indent(pluginCfg))
 	if err := c.ApplyYAML(ctx, manifest); err != nil {
 		t.Fatalf("create AnalysisRun: %v\n%s", err, manifest)
 	}
