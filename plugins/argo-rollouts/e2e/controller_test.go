@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -80,6 +81,9 @@ func TestRolloutsControllerWithPlugin(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	if out, err := exec.CommandContext(ctx, controllerBin, "--version").CombinedOutput(); err != nil || !strings.Contains(string(out), strings.TrimPrefix(argoctl.Version, "v")) {
+		t.Fatalf("%s --version: %s %v", controllerBin, out, err)
+	}
 
 	// Argo's CRDs, from the module's manifests/crds.
 	crds, err := argoctl.CRDFiles(ctx)
