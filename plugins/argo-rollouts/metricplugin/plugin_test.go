@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptrace"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
+	"github.com/extmetrics/extmetrics/internal/certgen"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
 	"github.com/extmetrics/extmetrics/pkg/provider"
@@ -126,5 +129,31 @@ func TestInitPluginWithoutCluster(t *testing.T) {
 	}
 	if md := p.GetMetadata(pluginMetric(t, map[string]any{"bad": 1}, "")); md != nil {
 		t.Errorf("GetMetadata of a bad config = %v", md)
+	}
+}
+
+// A client certificate from the Secret (tls.crt/tls.key) authenticates to
+// a server that requires one; without it the measurement is an Error.
+func TestRunWithClientCertificate(t *testing.T) {
+	ca := certgen.Must(t, certgen.Options{CommonName: "clients", CA: true})
+	client := certgen.Must(t, certgen.Options{CommonName: "argo-rollouts", Client: true, Parent: ca})
+	caFile := filepath.Join(t.TempDir(), "clients.pem")
+	if err := os.WriteFile(caFile, ca.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := devservertest.New(t, devserver.Config{Tokens: map[string][]string{}, ClientCAFile: caFile})
+	s.SetSeries("shop", "errors", nil, "2")
+	p := New(Options{RESTConfig: noCluster, Provider: provider.Options{RetryBackoff: time.Millisecond, MaxRetries: -1}, Secrets: secrets{
+		"shop/mtls":  {"tls.crt": client.CertPEM, "tls.key": client.KeyPEM, "ca.crt": s.CAPEM()},
+		"shop/nocrt": {"ca.crt": s.CAPEM()},
+	}})
+	mt := func(secret string) v1alpha1.Metric {
+		return pluginMetric(t, map[string]any{"query": "shop/errors", "address": s.URL(), "secretRef": map[string]any{"name": secret}}, "result == 2")
+	}
+	if m := p.Run(run(), mt("mtls")); m.Phase != v1alpha1.AnalysisPhaseSuccessful {
+		t.Fatalf("with client certificate: %+v", m)
+	}
+	if m := p.Run(run(), mt("nocrt")); m.Phase != v1alpha1.AnalysisPhaseError {
+		t.Fatalf("without client certificate: %+v", m)
 	}
 }
