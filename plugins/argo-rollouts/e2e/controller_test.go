@@ -111,30 +111,11 @@ func TestRolloutsControllerWithPlugin(t *testing.T) {
 	// The devserver behind the aggregation layer: serving certificate from
 	// the cluster CA; no bearer tokens (kube-apiserver forwards none; the
 	// devserver only listens on 127.0.0.1).
-	certFile, keyFile, err := c.BackendCert(t.TempDir(), "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend, err := devserver.Start(ctx, devserver.Config{
-		Addr: "127.0.0.1:0", Profile: devserver.ProfilePrometheusAdapter,
-		Tokens: map[string][]string{}, TLSCertFile: certFile, TLSKeyFile: keyFile,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	backendClosed := false
-	t.Cleanup(func() {
-		if !backendClosed {
-			backend.Close()
-		}
-	})
+	backend := aggregatedDevserver(t, ctx, c, devserver.ProfilePrometheusAdapter)
 	for metric, v := range map[string]string{"checkout_error_rate": "500m", "payments_error_rate": "3"} {
 		if err := backend.SetSeries(ns, metric, map[string]string{"app": "web"}, v); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := c.RegisterExternalMetrics(ctx, harness.Backend{Port: port(t, backend.Addr())}); err != nil {
-		t.Fatal(err)
 	}
 
 	// A second server reached directly (address + secretRef): its own token.
@@ -207,10 +188,21 @@ data:
 			t.Errorf("measurement message %q", msg)
 		}
 	})
+
+	// The APIService now points at a devserver imitating the Datadog
+	// Cluster Agent (the one before is stopped).
+	backend.Close()
+	backend = aggregatedDevserver(t, ctx, c, devserver.ProfileDatadog)
+	if err := backend.SetSeries(ns, "datadogmetric@shop:checkout-error-rate", nil, "250m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("Datadog Cluster Agent profile: Successful", func(t *testing.T) {
+		st := runAnalysis(t, ctx, c, dyn, "datadog", `successCondition: result <= 1`, `query: "datadogmetric@shop:checkout-error-rate"`)
+		expect(t, st, "Successful", "Successful", "0.25")
+	})
 	t.Run("backend stopped: Error", func(t *testing.T) {
 		backend.Close()
-		backendClosed = true
-		st := runAnalysis(t, ctx, c, dyn, "backend-stopped", `successCondition: result <= 1`, `query: "shop/checkout_error_rate"`)
+		st := runAnalysis(t, ctx, c, dyn, "backend-stopped", `successCondition: result <= 1`, `query: "datadogmetric@shop:checkout-error-rate"`)
 		expect(t, st, "Error", "Error", "")
 		msg := nestedString(st, "metricResults", 0, "measurements", 0, "message")
 		if !strings.Contains(msg, "server unavailable") {
@@ -221,7 +213,7 @@ data:
 	t.Run("backend stopped, consecutiveErrorLimit 1: Error after two errors", func(t *testing.T) {
 		// Argo retries an errored measurement after its error retry
 		// interval (10 s) and ends the run when the limit is exceeded.
-		st := runAnalysisLimit(t, ctx, c, dyn, "backend-stopped-limit", `successCondition: result <= 1`, `query: "shop/checkout_error_rate"`, 1)
+		st := runAnalysisLimit(t, ctx, c, dyn, "backend-stopped-limit", `successCondition: result <= 1`, `query: "datadogmetric@shop:checkout-error-rate"`, 1)
 		expect(t, st, "Error", "Error", "")
 		if n, _ := nested(st, "metricResults", 0, "consecutiveError").(int64); n != 2 {
 			t.Errorf("consecutiveError %v, want 2; status %v", nested(st, "metricResults", 0, "consecutiveError"), st)
@@ -415,4 +407,29 @@ subjects:
 		t.Fatal(err)
 	}
 	return path
+}
+
+// aggregatedDevserver starts a devserver with profile behind the aggregation
+// layer (serving certificate from the cluster CA; no bearer tokens:
+// kube-apiserver forwards none, and the devserver only listens on
+// 127.0.0.1) and points the external metrics APIService at it. It is
+// closed when the test ends (closing twice is harmless).
+func aggregatedDevserver(t *testing.T, ctx context.Context, c *harness.Cluster, profile string) *devserver.Server {
+	t.Helper()
+	certFile, keyFile, err := c.BackendCert(t.TempDir(), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := devserver.Start(ctx, devserver.Config{
+		Addr: "127.0.0.1:0", Profile: profile,
+		Tokens: map[string][]string{}, TLSCertFile: certFile, TLSKeyFile: keyFile,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := c.RegisterExternalMetrics(ctx, harness.Backend{Port: port(t, s.Addr())}); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
