@@ -65,7 +65,7 @@ func TestProviderAgainstCMA(t *testing.T) {
 		{"default/http_requests?labelSelector=env=prod&aggregate=avg", 2.25, 2},
 		// "first" is the first item in the server's order; StaticProvider
 		// answers in the order the series were set.
-		{"default/http_requests?labelSelector=env=prod&maxAge=5m", 1.5, 2},
+		{"default/http_requests?labelSelector=env=prod&maxAge=5m&aggregate=first", 1.5, 2},
 		{"default/http_requests?labelSelector=app!=api&aggregate=sum", 3.5, 2},
 	}
 	for _, c := range values {
@@ -85,8 +85,15 @@ func TestProviderAgainstCMA(t *testing.T) {
 		})
 	}
 
+	t.Run("several items without aggregate are ambiguous", func(t *testing.T) {
+		_, err := p.Query(ctx, "default/http_requests?labelSelector=env=prod")
+		if !errors.Is(err, provider.ErrAmbiguous) || !strings.Contains(err.Error(), "2 items matched") {
+			t.Fatalf("got %v", err)
+		}
+	})
+
 	t.Run("first item and quantity", func(t *testing.T) {
-		res, err := p.Query(ctx, "default/http_requests")
+		res, err := p.Query(ctx, "default/http_requests?aggregate=first")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,6 +28,9 @@ var (
 	ErrForbidden     = errors.New("forbidden")          // 403
 	ErrUnavailable   = errors.New("server unavailable") // other 5xx, network, timeout, bad body
 	ErrInvalidQuery  = errors.New("invalid query")      // query grammar error or 400
+	// ErrAmbiguous: the server returned several items, the query names no
+	// aggregate= and Options.MultiItem is MultiItemFail (the default).
+	ErrAmbiguous = errors.New("ambiguous")
 )
 
 var kinds = []struct {
@@ -41,11 +44,12 @@ var kinds = []struct {
 	{ErrForbidden, "forbidden"},
 	{ErrUnavailable, "unavailable"},
 	{ErrInvalidQuery, "invalid-query"},
+	{ErrAmbiguous, "ambiguous"},
 }
 
 // ErrorKind names the sentinel an error wraps: "no-values", "not-found",
-// "stale", "unauthorized", "forbidden", "unavailable", "invalid-query", or
-// "error" for anything else ("" for nil).
+// "stale", "unauthorized", "forbidden", "unavailable", "invalid-query",
+// "ambiguous", or "error" for anything else ("" for nil).
 func ErrorKind(err error) string {
 	if err == nil {
 		return ""

@@ -35,7 +35,9 @@ func NewForFlagger(address string, insecureSkipVerify bool, credentials map[stri
 // RunQuery is Flagger's interface: the value, or an error (never a value on
 // error: the value is 0 whenever err != nil). It runs Query with
 // context.Background and the provider's timeout (default 5s, retries
-// included); several matching items yield the first, like Flagger.
+// included). Several matching items without aggregate= are ErrAmbiguous
+// (Flagger takes the first) unless the provider was built with
+// Options.MultiItem MultiItemFirst.
 func (p *Provider) RunQuery(query string) (float64, error) {
 	res, err := p.Query(context.Background(), query)
 	if err != nil {

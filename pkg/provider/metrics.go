@@ -22,7 +22,7 @@ type Metrics struct {
 // NewMetrics creates the collectors with the given metric namespace (e.g.
 // "extmetrics"; may be empty). Outcome labels are "ok" or an ErrorKind
 // ("no-values", "not-found", "stale", "unauthorized", "forbidden",
-// "unavailable", "invalid-query", "error").
+// "unavailable", "invalid-query", "ambiguous", "error").
 func NewMetrics(namespace string) *Metrics {
 	return &Metrics{
 		queries: prometheus.NewCounterVec(prometheus.CounterOpts{

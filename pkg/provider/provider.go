@@ -89,6 +89,10 @@ type Options struct {
 	// Caches, when set, replaces the process-wide DefaultCaches (e.g. one
 	// per tenant of a service); see Caches.
 	Caches *Caches
+	// MultiItem is what a query without aggregate= does when several items
+	// match: MultiItemFail (default) fails with ErrAmbiguous, MultiItemFirst
+	// takes the first item as Flagger does.
+	MultiItem MultiItem
 }
 
 // Provider queries one External Metrics API server. It is safe for
@@ -104,6 +108,7 @@ type Provider struct {
 	clock     clock.PassiveClock
 	info      ConnInfo
 	static    []string // static tokens, for redaction only
+	multiItem MultiItem
 }
 
 var userAgent = sync.OnceValue(func() string {
@@ -135,6 +140,7 @@ func New(base *rest.Config, spec Spec, opts Options) (*Provider, error) {
 		clock:     opts.Clock,
 		info:      b.info,
 		static:    b.static,
+		multiItem: opts.MultiItem,
 	}
 	if p.timeout <= 0 {
 		p.timeout = DefaultTimeout
@@ -227,10 +233,11 @@ func (p *Provider) secrets() []string {
 // Query runs one query in the extmetrics grammar:
 // [<namespace>/]<metricName>[?labelSelector=<selector>][&aggregate=<agg>][&maxAge=<duration>].
 //
-// On success the result holds every item and the aggregated value (first,
-// the default and Flagger's behaviour, or sum/avg/min/max/count); Matched
-// tells how many items the server returned, so callers can warn when a
-// "first" query matched several. On error the result is nil and the error
+// On success the result holds every item and the aggregated value
+// (aggregate=first|sum|avg|min|max|count); Matched tells how many items the
+// server returned. A query without aggregate= that matches several items is
+// ErrAmbiguous unless Options.MultiItem is MultiItemFirst (Flagger's
+// behaviour: the first item). On error the result is nil and the error
 // wraps one sentinel. An empty list is ErrNoValuesFound (also for count).
 //
 // maxAge fails closed: if any item is older than maxAge the whole query is
@@ -313,6 +320,9 @@ func (p *Provider) runQuery(ctx context.Context, text string, start time.Time) (
 	}
 	agg := q.Aggregate
 	if agg == "" {
+		if len(items) > 1 && p.multiItem != MultiItemFirst {
+			return fail(ErrAmbiguous, ambiguity(items), nil)
+		}
 		agg = query.First
 	}
 	value, err := aggregate(agg, items)

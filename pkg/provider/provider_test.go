@@ -22,7 +22,7 @@ func TestQueryDecodesItemsAndAggregates(t *testing.T) {
 		itemJSON("requests", map[string]string{"pod": "b"}, "3", now),
 		itemJSON("requests", map[string]string{"pod": "c"}, "4500m", now),
 	))
-	p := newTestProvider(t, fs, Options{})
+	p := newTestProvider(t, fs, Options{MultiItem: MultiItemFirst})
 	for agg, want := range map[string]float64{"": 1.5, "first": 1.5, "sum": 9, "avg": 3, "min": 1.5, "max": 4.5, "count": 3} {
 		q := "prod/requests?labelSelector=app%3Dweb"
 		if agg != "" {
@@ -45,6 +45,52 @@ func TestQueryDecodesItemsAndAggregates(t *testing.T) {
 	}
 	if res.Query != "prod/requests" || res.Latency <= 0 {
 		t.Fatalf("result %+v", res)
+	}
+}
+
+func TestQueryAmbiguousFailsUnlessAggregateOrFirst(t *testing.T) {
+	now := time.Now()
+	fs := newFakeServer(t, valuesHandler(
+		itemJSON("errors", map[string]string{"app": "web", "track": "primary"}, "530m", now),
+		itemJSON("errors", map[string]string{"app": "web", "track": "canary"}, "12", now),
+		itemJSON("errors", map[string]string{"app": "web", "track": "shadow"}, "1", now),
+		itemJSON("errors", map[string]string{"app": "web", "track": "mirror"}, "2", now),
+	))
+	q := "prod/errors?labelSelector=app%3Dweb"
+	for _, mi := range []MultiItem{"", MultiItemFail} {
+		p := newTestProvider(t, fs, Options{MultiItem: mi})
+		res, err := p.Query(context.Background(), q)
+		if res != nil || !errors.Is(err, ErrAmbiguous) || ErrorKind(err) != "ambiguous" {
+			t.Fatalf("%q: %+v %v", mi, res, err)
+		}
+		msg := err.Error()
+		for _, want := range []string{"4 items matched", "{track=primary}=530m", "{track=canary}=12", "and 1 more",
+			"narrow the labelSelector", "aggregate=first|sum|avg|min|max", "Flagger would take the first item, 530m"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("%q: message lacks %q: %s", mi, want, msg)
+			}
+		}
+		if _, list, _ := strings.Cut(msg, "matched"); strings.Contains(list, "app=web") {
+			t.Errorf("labels common to every item should be left out: %s", msg)
+		}
+		if v, err := p.RunQuery(q); v != 0 || !errors.Is(err, ErrAmbiguous) {
+			t.Errorf("RunQuery: %v %v", v, err)
+		}
+		if res := mustQuery(t, p, q+"&aggregate=max"); res.Value != 12 {
+			t.Errorf("max: %+v", res)
+		}
+	}
+	p := newTestProvider(t, fs, Options{MultiItem: MultiItemFirst})
+	if res := mustQuery(t, p, q); res.Value != 0.53 || res.Matched != 4 || res.Aggregate != "first" {
+		t.Errorf("first: %+v", res)
+	}
+	for in, want := range map[string]MultiItem{"": MultiItemFail, "fail": MultiItemFail, " First ": MultiItemFirst} {
+		if got, err := ParseMultiItem(in); got != want || err != nil {
+			t.Errorf("ParseMultiItem(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := ParseMultiItem("sum"); err == nil || !strings.Contains(err.Error(), "want fail") {
+		t.Errorf("ParseMultiItem(sum): %v", err)
 	}
 }
 

@@ -51,7 +51,7 @@ type Query struct {
 	Namespace string        // "default" when omitted
 	Metric    string        // as written (servers may compare case-insensitively)
 	Selector  string        // canonical label selector (labels.Selector.String()), "" = everything
-	Aggregate string        // "" means First
+	Aggregate string        // "" (not given) means First, but several items are then ambiguous (provider)
 	MaxAge    time.Duration // 0 = no staleness check
 }
 
@@ -218,9 +218,9 @@ func parse(s string) (Query, error) {
 		case ParamAggregate:
 			a := strings.ToLower(strings.TrimSpace(val))
 			switch a {
-			case First:
-				q.Aggregate = "" // the default; canonical form omits it
-			case Sum, Avg, Min, Max, Count:
+			case First, Sum, Avg, Min, Max, Count:
+				// An explicit first is kept: without aggregate= a query
+				// matching several items is ambiguous (provider.ErrAmbiguous).
 				q.Aggregate = a
 			default:
 				return fail(key, "%q is not an aggregation, allowed: first (default), sum, avg, min, max, count", short(val))
@@ -323,7 +323,7 @@ func (q Query) String() string {
 		b.WriteByte('=')
 		writeEscaped(&b, q.Selector)
 	}
-	if q.Aggregate != "" && q.Aggregate != First {
+	if q.Aggregate != "" {
 		b.WriteByte(sep)
 		sep = '&'
 		b.WriteString(ParamAggregate)

@@ -75,7 +75,7 @@ func TestParse(t *testing.T) {
 		{"datadog/datadogmetric@istio-system:request-count", Query{Namespace: "datadog", Metric: "datadogmetric@istio-system:request-count"}, "datadog/datadogmetric@istio-system:request-count"},
 		{"my%3Ametric", Query{Namespace: "default", Metric: "my:metric"}, "default/my:metric"},
 		{"job:http_requests:rate5m?aggregate=sum", Query{Namespace: "default", Metric: "job:http_requests:rate5m", Aggregate: Sum}, "default/job:http_requests:rate5m?aggregate=sum"},
-		{"x?aggregate=first", Query{Namespace: "default", Metric: "x"}, "default/x"},
+		{"x?aggregate=first", Query{Namespace: "default", Metric: "x", Aggregate: First}, "default/x?aggregate=first"},
 		{"x?aggregate=AVG", Query{Namespace: "default", Metric: "x", Aggregate: Avg}, "default/x?aggregate=avg"},
 		{"x?maxAge=90s&aggregate=max&labelSelector=a=b", Query{Namespace: "default", Metric: "x", Selector: "a=b", Aggregate: Max, MaxAge: 90 * time.Second},
 			"default/x?labelSelector=a=b&aggregate=max&maxAge=1m30s"},
@@ -176,8 +176,8 @@ func TestStringOfZeroAndHandBuiltQueries(t *testing.T) {
 		t.Fatalf("got %q", s)
 	}
 	q := Query{Namespace: "ns", Metric: "m", Aggregate: First}
-	if s := q.String(); s != "ns/m" {
-		t.Fatalf("explicit first: %q", s)
+	if s := q.String(); s != "ns/m?aggregate=first" {
+		t.Fatalf("explicit first is kept (it is not ambiguous): %q", s)
 	}
 	if q.AggregateOrDefault() != First || (Query{Aggregate: Sum}).AggregateOrDefault() != Sum {
 		t.Fatal("AggregateOrDefault")

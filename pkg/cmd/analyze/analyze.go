@@ -18,6 +18,7 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 	"github.com/extmetrics/extmetrics/pkg/cmd/connflags"
 	"github.com/extmetrics/extmetrics/pkg/flagger"
+	"github.com/extmetrics/extmetrics/pkg/provider"
 	"github.com/extmetrics/extmetrics/pkg/report"
 )
 
@@ -32,6 +33,7 @@ type options struct {
 	junit     string
 	html      string
 	quiet     bool
+	multiItem string
 }
 
 // NewCommand returns the analyze command.
@@ -70,6 +72,8 @@ Exit status: 0 every analysis succeeded, 1 an analysis failed or was interrupted
 	fs.StringVar(&o.junit, "junit", "", "write a JUnit XML report (one test case per metric check) to this file")
 	fs.StringVar(&o.html, "report", "", "write a self-contained HTML report with a chart per metric to this file")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no live progress and no notes on stderr")
+	fs.StringVar(&o.multiItem, "multi-item", string(provider.MultiItemFail), "a query without aggregate= that matches several items: fail (the check fails, kind ambiguous) or first (take the first item, as Flagger does)")
+	_ = c.RegisterFlagCompletionFunc("multi-item", cobra.FixedCompletions([]cobra.Completion{"fail", "first"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]cobra.Completion{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.MarkFlagFilename("filename", "yaml", "yml", "json")
 	o.conn.AddFlags(fs)
@@ -92,6 +96,11 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 	if err := o.conn.Validate(); err != nil {
 		return cmdutil.Usage(err)
 	}
+	mi, err := provider.ParseMultiItem(o.multiItem)
+	if err != nil {
+		return cmdutil.Usagef("--multi-item %v", err)
+	}
+	o.conn.MultiItem = mi
 
 	resolved, notes, err := analysis.Load(o.files, flagger.Options{DefaultNamespace: o.namespace, Stdin: stdin})
 	if !o.quiet {

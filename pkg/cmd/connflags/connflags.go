@@ -57,6 +57,9 @@ type Flags struct {
 	ClientKey  string
 	Insecure   bool
 	Timeout    time.Duration
+	// MultiItem is set by the command, not a connection flag: what a query
+	// without aggregate= does when several items match (see provider.Options).
+	MultiItem provider.MultiItem
 
 	fs      *pflag.FlagSet
 	fromEnv map[string]string // flag name -> environment variable that set its default
@@ -226,6 +229,7 @@ func (f *Flags) Options() provider.Options {
 		CAFile:     f.CAFile,
 		ClientCert: f.ClientCert,
 		ClientKey:  f.ClientKey,
+		MultiItem:  f.MultiItem,
 	}
 	if f.TokenFile != "" {
 		o.Sources.TokenFile = f.SourceOf("token-file")

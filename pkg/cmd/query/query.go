@@ -92,6 +92,9 @@ func runQuery(cmd *cobra.Command, conn *connflags.Flags, output string, args []s
 		}
 		queries[i] = q
 	}
+	// query shows every item, so it takes the first like Flagger and warns;
+	// analyze fails such a check (provider.ErrAmbiguous).
+	conn.MultiItem = provider.MultiItemFirst
 	p, err := newProvider(conn)
 	if err != nil {
 		return err
@@ -107,9 +110,12 @@ func runQuery(cmd *cobra.Command, conn *connflags.Flags, output string, args []s
 			fmt.Fprintf(stderr, "Error: %s\n", errMessage(err))
 			continue
 		}
-		if res.Matched > 1 && res.Aggregate == grammar.First {
-			fmt.Fprintf(stderr, "Warning: %s: %d items matched and aggregate is first: using the first one; "+
+		if res.Matched > 1 && q.Aggregate == "" {
+			fmt.Fprintf(stderr, "Warning: %s: %d items matched and aggregate is first: using the first one, as Flagger does; "+
+				"`extmetrics analyze` fails such a check (ambiguous) unless --multi-item=first; "+
 				"narrow the labelSelector or add aggregate=sum|avg|min|max|count\n", res.Query, res.Matched)
+		} else if res.Matched > 1 && res.Aggregate == grammar.First {
+			fmt.Fprintf(stderr, "Warning: %s: %d items matched and aggregate is first: using the first one\n", res.Query, res.Matched)
 		}
 		results = append(results, toOutput(res))
 	}
