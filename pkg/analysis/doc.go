@@ -22,7 +22,11 @@
 //     fails values > threshold. Every query error (no values, not found,
 //     stale, unauthorized, unavailable, ...) is a failed check carrying
 //     provider.ErrorKind; a value outside the range has ErrorKind
-//     "out-of-range". Unlike Flagger, NaN and infinite values always fail.
+//     "out-of-range". Unlike Flagger, NaN and infinite values always fail,
+//     and so does stale data: a query without maxAge= gets the default
+//     bound Options.MaxAge (3 analysis intervals, at least 5m; see
+//     DefaultMaxAge), error kind "stale". Each check records the newest
+//     item's timestamp and age (Check.Newest, Check.Age).
 //   - Runs. Every analysis interval (spec.analysis.interval; default 60s,
 //     raised to 10s when shorter; Options.Interval overrides) all checks of a
 //     canary run, concurrently. Flagger stops at the first failing metric;

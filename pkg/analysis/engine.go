@@ -14,6 +14,7 @@ import (
 
 	"github.com/extmetrics/extmetrics/pkg/flagger"
 	"github.com/extmetrics/extmetrics/pkg/provider"
+	"github.com/extmetrics/extmetrics/pkg/query"
 )
 
 // KindOutOfRange is Check.ErrorKind for a value outside the metric's range
@@ -52,6 +53,25 @@ type Options struct {
 	Interval time.Duration
 	// Observer receives progress events (optional).
 	Observer Observer
+	// MaxAge bounds the age of the data a check may pass on when its query
+	// names no maxAge= (the query's own bound wins): 0 means the default,
+	// DefaultMaxAge of the canary's analysis interval; NoMaxAge (any
+	// negative value) turns the bound off. Stale data fails the check with
+	// error kind "stale".
+	MaxAge time.Duration
+}
+
+// NoMaxAge turns the default staleness bound off (Options.MaxAge).
+const NoMaxAge time.Duration = -1
+
+// MinDefaultMaxAge is the smallest default staleness bound.
+const MinDefaultMaxAge = 5 * time.Minute
+
+// DefaultMaxAge is the staleness bound of a check whose query names no
+// maxAge=: 3 analysis intervals, at least MinDefaultMaxAge (External Metrics
+// servers cache values for a while; the Cluster Agent refreshes every 30s).
+func DefaultMaxAge(interval time.Duration) time.Duration {
+	return max(MinDefaultMaxAge, 3*interval)
 }
 
 // Engine runs canary analyses. It is safe to run several at once.
@@ -60,11 +80,12 @@ type Engine struct {
 	clock    clock.Clock
 	interval time.Duration
 	observer Observer
+	maxAge   time.Duration
 }
 
 // New returns an engine.
 func New(opts Options) *Engine {
-	e := &Engine{factory: opts.Factory, clock: opts.Clock, interval: opts.Interval, observer: opts.Observer}
+	e := &Engine{factory: opts.Factory, clock: opts.Clock, interval: opts.Interval, observer: opts.Observer, maxAge: opts.MaxAge}
 	if e.clock == nil {
 		e.clock = clock.RealClock{}
 	}
@@ -368,15 +389,27 @@ type failure struct{ c Check }
 
 func (f failure) String() string { return f.c.Metric + ": " + f.c.Message }
 
+// staleBound is the default staleness bound for a canary's checks (0: none).
+func (e *Engine) staleBound(cr *canaryRun) time.Duration {
+	switch {
+	case e.maxAge < 0:
+		return 0
+	case e.maxAge > 0:
+		return e.maxAge
+	}
+	return DefaultMaxAge(cr.plan.Interval)
+}
+
 // runChecks runs every check of the canary concurrently.
 func (e *Engine) runChecks(ctx context.Context, cr *canaryRun, step, run, weight int) []Check {
 	checks := make([]Check, len(cr.metrics))
+	bound := e.staleBound(cr)
 	var wg sync.WaitGroup
 	for i, m := range cr.metrics {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			checks[i] = e.runCheck(ctx, m, step, run, weight)
+			checks[i] = e.runCheck(ctx, m, step, run, weight, bound)
 		}()
 	}
 	wg.Wait()
@@ -384,8 +417,10 @@ func (e *Engine) runChecks(ctx context.Context, cr *canaryRun, step, run, weight
 }
 
 // runCheck runs one query and judges it. Every error is a failed check with
-// its kind; a value passes only when it is a finite number inside the range.
-func (e *Engine) runCheck(ctx context.Context, m *metricRun, step, run, weight int) Check {
+// its kind; a value passes only when it is a finite number inside the range
+// and, unless the query has its own maxAge=, no older than bound (0: no
+// bound).
+func (e *Engine) runCheck(ctx context.Context, m *metricRun, step, run, weight int, bound time.Duration) Check {
 	min, max := bounds(m.check.Metric)
 	c := Check{
 		Metric: m.check.Metric.Name,
@@ -413,12 +448,31 @@ func (e *Engine) runCheck(ctx context.Context, m *metricRun, step, run, weight i
 		c.ErrorKind, c.Message = "error", "provider returned no result and no error"
 		return c
 	}
-	c.HasValue, c.Value, c.Matched, c.Latency = true, res.Value, res.Matched, res.Latency
+	c.Matched, c.Latency = res.Matched, res.Latency
+	now := e.clock.Now()
+	if newest, age, ok := res.Newest(now); ok {
+		c.Newest, c.Age = newest, age
+	}
+	if bound > 0 && !hasOwnMaxAge(m.check.Query) {
+		hint := fmt.Sprintf("default bound of 3 analysis intervals, at least %s; set &maxAge= in the query, or --max-age (0 turns it off)", MinDefaultMaxAge)
+		if err := provider.CheckMaxAge(res, bound, now, hint); err != nil {
+			c.ErrorKind, c.Message = provider.ErrorKind(err), err.Error()
+			return c
+		}
+	}
+	c.HasValue, c.Value = true, res.Value
 	c.Passed, c.Message = Judge(res.Value, m.check.Metric)
 	if !c.Passed {
 		c.ErrorKind = KindOutOfRange
 	}
 	return c
+}
+
+// hasOwnMaxAge reports whether a query sets maxAge= (then the provider has
+// applied it and the default bound does not).
+func hasOwnMaxAge(q string) bool {
+	pq, err := query.Parse(q)
+	return err == nil && pq.MaxAge > 0
 }
 
 // safeQuery turns a panicking Querier into an error: a check never crashes

@@ -32,6 +32,8 @@ type Check struct {
 	Message   string        `json:"message,omitempty"`   // why it failed; empty on pass
 	Matched   int           `json:"matched"`             // items the server returned
 	Latency   time.Duration `json:"latency"`
+	Newest    time.Time     `json:"newest,omitzero"` // timestamp of the newest item returned (zero: none had one, or no answer)
+	Age       time.Duration `json:"age,omitempty"`   // Newest's age when the check ran
 }
 
 // MetricResult collects every check of one metric of one canary.

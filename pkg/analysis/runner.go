@@ -104,6 +104,9 @@ type Runner struct {
 	Factory ProviderFactory
 	// Interval, when > 0, replaces every canary's analysis interval.
 	Interval time.Duration
+	// MaxAge is Options.MaxAge: the staleness bound for queries without
+	// maxAge= (0: DefaultMaxAge of each canary's interval; NoMaxAge: off).
+	MaxAge time.Duration
 	// Once runs every check once instead of the analysis loop (a lint).
 	Once bool
 	// Observer receives progress events (optional).
@@ -144,7 +147,7 @@ func (r *Runner) Run(ctx context.Context, resolved []*flagger.Resolved) (*Report
 	if factory == nil {
 		factory = r.Connection.Factory()
 	}
-	engine := New(Options{Factory: factory, Clock: r.Clock, Interval: r.Interval, Observer: r.Observer})
+	engine := New(Options{Factory: factory, Clock: r.Clock, Interval: r.Interval, Observer: r.Observer, MaxAge: r.MaxAge})
 	var (
 		rep *Report
 		err error

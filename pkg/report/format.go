@@ -111,6 +111,24 @@ func FormatDuration(d time.Duration) string {
 	}
 }
 
+// FormatAge renders the age of data: whole seconds from one second on
+// ("12s", "1h0m5s"), milliseconds below.
+func FormatAge(d time.Duration) string {
+	if d >= time.Second {
+		return d.Round(time.Second).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// ageText is "age 12s (newest 2026-11-27T18:20:03Z)", or "" when the check
+// has no item timestamp.
+func ageText(c *analysis.Check) string {
+	if c.Newest.IsZero() {
+		return ""
+	}
+	return "age " + FormatAge(c.Age) + " (newest " + c.Newest.UTC().Format(time.RFC3339) + ")"
+}
+
 // span is the duration between two instants, zero when either is unset or
 // they are out of order.
 func span(start, end time.Time) time.Duration {

@@ -89,6 +89,8 @@ type htmlCheck struct {
 	Message string
 	Matched int
 	Latency string
+	Age     string // age of the newest item, "—" when unknown
+	Newest  string // its timestamp (ISO), for the title
 }
 
 // WriteHTML writes r as one self-contained HTML page: inline CSS, inline SVG,
@@ -193,6 +195,10 @@ func WriteHTML(w io.Writer, r *analysis.Report) error {
 					Message: clean(ch.Message),
 					Matched: ch.Matched,
 					Latency: FormatDuration(ch.Latency),
+					Age:     "—",
+				}
+				if !ch.Newest.IsZero() {
+					row.Age, row.Newest = FormatAge(ch.Age), stamp(ch.Newest)
 				}
 				if c.Strategy != "iterations" {
 					row.Weight = fmt.Sprintf("%d%%", ch.Weight)

@@ -37,6 +37,7 @@ type jsonMetric struct {
 type jsonCheck struct {
 	analysis.Check
 	LatencyText string `json:"latencyText"`
+	AgeText     string `json:"ageText,omitempty"`
 }
 
 // WriteJSON writes r as indented JSON (two spaces, fields in a fixed order,
@@ -78,7 +79,11 @@ func WriteJSON(w io.Writer, r *analysis.Report) error {
 				if err := finite(ch.Min, ch.Max); err != nil {
 					return fmt.Errorf("report: canary %s metric %q step %d: range %w", canaryID(c), m.Name, ch.Step, err)
 				}
-				jm.Checks = append(jm.Checks, jsonCheck{Check: ch, LatencyText: FormatDuration(ch.Latency)})
+				jk := jsonCheck{Check: ch, LatencyText: FormatDuration(ch.Latency)}
+				if !ch.Newest.IsZero() {
+					jk.AgeText = FormatAge(ch.Age)
+				}
+				jm.Checks = append(jm.Checks, jk)
 			}
 			jc.Metrics = append(jc.Metrics, jm)
 		}

@@ -134,6 +134,9 @@ func WriteJUnit(w io.Writer, r *analysis.Report) error {
 					Classname: class,
 					Time:      seconds(ch.Latency),
 				}
+				if at := ageText(ch); at != "" {
+					tc.SystemOut = "data " + at
+				}
 				if !ch.Passed {
 					tc.Failure = &junitProblem{
 						Message: failureText(ch),
@@ -212,6 +215,9 @@ func checkDetail(c *analysis.Check, m *analysis.MetricResult) string {
 	}
 	fmt.Fprintf(&b, "range:   %s\n", rangeText(min, max))
 	fmt.Fprintf(&b, "matched: %d\n", c.Matched)
+	if at := ageText(c); at != "" {
+		fmt.Fprintf(&b, "data:    %s\n", at)
+	}
 	fmt.Fprintf(&b, "result:  %s\n", failureText(c))
 	return b.String()
 }

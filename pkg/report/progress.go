@@ -41,7 +41,7 @@ func NewProgressTo(w io.Writer) *Progress {
 //
 // Otherwise it writes one log line per event:
 //
-//	2026-11-27T18:20:03.000Z demo/podinfo check metric=error-rate step=3 weight=30 value=0.42 range=[0,1] result=pass
+//	2026-11-27T18:20:03.000Z demo/podinfo check metric=error-rate step=3 weight=30 value=0.42 range=[0,1] age=12s result=pass
 //
 // Observe is safe for concurrent use; each event is written with a single
 // Write call while holding a mutex. Names and messages are stripped of control
@@ -239,7 +239,11 @@ func (st *canaryState) line(segs []segment) []segment {
 		} else {
 			add("  ✗ ", ansiRed)
 		}
-		add(clean(name)+" "+clean(outcomeText(&c, c.Min, c.Max)), "")
+		text := clean(name) + " " + clean(outcomeText(&c, c.Min, c.Max))
+		if !c.Newest.IsZero() {
+			text += " (age " + FormatAge(c.Age) + ")"
+		}
+		add(text, "")
 	}
 	if st.verdict != "" {
 		v := "  " + string(st.verdict)
@@ -348,6 +352,9 @@ func (p *Progress) logLine(b *bytes.Buffer, e analysis.Event, st *canaryState) {
 			kv("value", "none")
 		}
 		kv("range", rangeASCII(c.Min, c.Max))
+		if !c.Newest.IsZero() {
+			kv("age", FormatAge(c.Age))
+		}
 		if c.Passed {
 			kv("result", "pass")
 		} else {

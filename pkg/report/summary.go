@@ -96,9 +96,11 @@ func WriteSummary(w io.Writer, r *analysis.Report) error {
 // templates): the rendered query, the value, the range and the outcome, with
 // the error message of a failed check.
 //
-//	CANARY        METRIC      QUERY                                      VALUE  RANGE   RESULT
-//	shop/checkout  error-rate  datadogmetric@shop:checkout-error-rate  0.4    ≤ 2     ✓ pass
-//	shop/checkout  latency     shop/p99?labelSelector=app%3Dcheckout   -      ≤ 500   ✗ not-found: metric not found ...
+//	CANARY         METRIC      QUERY                                   VALUE  AGE  RANGE  RESULT
+//	shop/checkout  error-rate  datadogmetric@shop:checkout-error-rate  0.4    12s  ≤ 2    ✓ pass
+//	shop/checkout  latency     shop/p99?labelSelector=app%3Dcheckout   -      -    ≤ 500  ✗ not-found: metric not found ...
+//
+// AGE is the age of the newest item the server returned.
 func WriteChecks(w io.Writer, r *analysis.Report) error {
 	if r == nil {
 		return errors.New("report: nil report")
@@ -110,7 +112,7 @@ func WriteChecks(w io.Writer, r *analysis.Report) error {
 		}
 		fmt.Fprintln(tw, strings.Join(cols, "\t"))
 	}
-	row("CANARY", "METRIC", "QUERY", "VALUE", "RANGE", "RESULT")
+	row("CANARY", "METRIC", "QUERY", "VALUE", "AGE", "RANGE", "RESULT")
 	for ci := range r.Canaries {
 		c := &r.Canaries[ci]
 		for mi := range c.Metrics {
@@ -137,7 +139,11 @@ func WriteChecks(w io.Writer, r *analysis.Report) error {
 				if query == "" {
 					query = m.Query
 				}
-				row(canaryID(c), m.Name, query, value, rangeText(min, max), result)
+				age := "-"
+				if !k.Newest.IsZero() {
+					age = FormatAge(k.Age)
+				}
+				row(canaryID(c), m.Name, query, value, age, rangeText(min, max), result)
 			}
 		}
 	}

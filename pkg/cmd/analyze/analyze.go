@@ -34,6 +34,7 @@ type options struct {
 	html      string
 	quiet     bool
 	multiItem string
+	maxAge    string
 }
 
 // NewCommand returns the analyze command.
@@ -73,6 +74,7 @@ Exit status: 0 every analysis succeeded, 1 an analysis failed or was interrupted
 	fs.StringVar(&o.html, "report", "", "write a self-contained HTML report with a chart per metric to this file")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no live progress and no notes on stderr")
 	fs.StringVar(&o.multiItem, "multi-item", string(provider.MultiItemFail), "a query without aggregate= that matches several items: fail (the check fails, kind ambiguous) or first (take the first item, as Flagger does)")
+	fs.StringVar(&o.maxAge, "max-age", "auto", "fail checks on data older than this when the query has no maxAge= (auto: 3 analysis intervals, at least 5m; 0 turns it off)")
 	_ = c.RegisterFlagCompletionFunc("multi-item", cobra.FixedCompletions([]cobra.Completion{"fail", "first"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]cobra.Completion{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.MarkFlagFilename("filename", "yaml", "yml", "json")
@@ -101,6 +103,10 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 		return cmdutil.Usagef("--multi-item %v", err)
 	}
 	o.conn.MultiItem = mi
+	maxAge, err := parseMaxAge(o.maxAge)
+	if err != nil {
+		return cmdutil.Usage(err)
+	}
 
 	resolved, notes, err := analysis.Load(o.files, flagger.Options{DefaultNamespace: o.namespace, Stdin: stdin})
 	if !o.quiet {
@@ -115,6 +121,7 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 	runner := analysis.Runner{
 		Connection: analysis.Connection{Base: o.conn.BaseConfig, Default: o.conn.Spec(), Options: o.conn.Options()},
 		Interval:   o.interval,
+		MaxAge:     maxAge,
 		Once:       o.once,
 	}
 	if !o.quiet {
@@ -147,4 +154,22 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 		}
 	}
 	return nil
+}
+
+// parseMaxAge reads --max-age: "auto" (analysis' default bound), "0" (off,
+// analysis.NoMaxAge) or a positive Go duration.
+func parseMaxAge(s string) (time.Duration, error) {
+	if s == "" || s == "auto" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s) // "0" parses as 0
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("--max-age %q: want auto, 0 (off) or a Go duration such as 90s or 10m", s)
+	case d < 0:
+		return 0, fmt.Errorf("--max-age %s: must not be negative (0 turns the bound off)", s)
+	case d == 0:
+		return analysis.NoMaxAge, nil
+	}
+	return d, nil
 }

@@ -2,12 +2,17 @@ package analyze
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
+	"github.com/extmetrics/extmetrics/pkg/scenario"
 )
 
 // Fail-closed behaviour end to end (issue 7): `extmetrics analyze` against
@@ -68,4 +73,72 @@ func TestAnalyzeAmbiguousFailsByDefault(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "--multi-item") {
 		t.Fatalf("--multi-item=sum: exit %d\n%s", code, stderr)
 	}
+}
+
+// Values an hour old: the query names no maxAge=, so the default bound
+// (3 intervals, at least 5m) fails the check; the age is in every output.
+func TestAnalyzeStaleFailsByDefault(t *testing.T) {
+	s := server(t, "0.5")
+	s.SetFault("errors", scenario.Fault{StaleBy: time.Hour})
+	file := writeObjects(t, s, "1")
+	dir := t.TempDir()
+	junit, html := filepath.Join(dir, "j.xml"), filepath.Join(dir, "r.html")
+
+	code, stdout, stderr := execute(t, "", "-f", file, "--interval", "1ms", "-o", "json", "--junit", junit, "--report", html)
+	rep := decodeReport(t, stdout)
+	c := rep.Canaries[0].Metrics[0].Checks[0]
+	if code != 1 || rep.Canaries[0].Verdict != analysis.Failed || c.Passed || c.ErrorKind != "stale" ||
+		!ageRE.MatchString(c.Message) || !strings.Contains(c.Message, "maxAge 5m0s") || !strings.Contains(c.Message, "--max-age") {
+		t.Fatalf("exit %d check %+v\nstderr:\n%s", code, c, stderr)
+	}
+	if c.Newest.IsZero() || c.Age < time.Hour || c.Age > time.Hour+time.Minute {
+		t.Errorf("newest %v age %v", c.Newest, c.Age)
+	}
+	if !strings.Contains(stdout, `"ageText": "1h0m`) || !strings.Contains(stdout, `"newest": "`) {
+		t.Errorf("JSON lacks newest/ageText:\n%s", stdout)
+	}
+	if !strings.Contains(stderr, "age=1h0m") {
+		t.Errorf("progress lacks the age:\n%s", stderr)
+	}
+	for path, want := range map[string]string{junit: "data age 1h0m", html: `title="newest item `} {
+		b, err := os.ReadFile(path)
+		if err != nil || !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %q: %v", path, want, err)
+		}
+	}
+
+	// --once shows the age; the query's own maxAge wins over the default.
+	code, stdout, _ = execute(t, "", "-f", file, "--once", "-q")
+	if code != 1 || !strings.Contains(stdout, "AGE") || !strings.Contains(stdout, "stale") {
+		t.Fatalf("once: exit %d\n%s", code, stdout)
+	}
+	code, stdout, stderr = execute(t, "", "-f", file, "--once", "--max-age", "2h", "-q")
+	if code != 0 || !strings.Contains(stdout, "1h0m") || !strings.Contains(stdout, "✓ pass") {
+		t.Fatalf("--max-age 2h: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = execute(t, "", "-f", file, "--interval", "1ms", "--max-age", "0", "-q")
+	if code != 0 {
+		t.Fatalf("--max-age 0: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	own := strings.Replace(readFile(t, file), "app={{ target }}", "app={{ target }}&maxAge=3h", 1)
+	code, stdout, stderr = execute(t, own, "-f", "-", "--once", "--max-age", "1m", "-q")
+	if code != 0 {
+		t.Fatalf("query maxAge=3h must win over --max-age 1m: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, bad := range []string{"-1m", "soon"} {
+		if code, _, stderr := execute(t, "", "-f", file, "--max-age", bad); code != 2 || !strings.Contains(stderr, "--max-age") {
+			t.Errorf("--max-age %s: exit %d %s", bad, code, stderr)
+		}
+	}
+}
+
+var ageRE = regexp.MustCompile(`newest item is 1h0m[0-9]+s old`)
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
