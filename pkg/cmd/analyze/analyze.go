@@ -31,6 +31,7 @@ type options struct {
 	once      bool
 	output    string
 	junit     string
+	json      string
 	html      string
 	quiet     bool
 	multiItem string
@@ -70,6 +71,7 @@ Exit status: 0 every analysis succeeded, 1 an analysis failed or was interrupted
 	fs.DurationVar(&o.interval, "interval", 0, "analysis interval for every canary, replacing spec.analysis.interval (0: the canary's)")
 	fs.BoolVar(&o.once, "once", false, "run every check once and report it, without the analysis loop")
 	fs.StringVarP(&o.output, "output", "o", "text", "output format: text (summary table) or json (the report)")
+	fs.StringVar(&o.json, "json", "", "write the JSON report to this file")
 	fs.StringVar(&o.junit, "junit", "", "write a JUnit XML report (one test case per metric check) to this file")
 	fs.StringVar(&o.html, "report", "", "write a self-contained HTML report with a chart per metric to this file")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no live progress and no notes on stderr")
@@ -107,6 +109,10 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 	if err != nil {
 		return cmdutil.Usage(err)
 	}
+	// Report destinations are checked before any query runs.
+	if err := report.CheckOutputs(report.Output{Name: "--json", Path: o.json}, report.Output{Name: "--junit", Path: o.junit}, report.Output{Name: "--report", Path: o.html}); err != nil {
+		return cmdutil.Usage(err)
+	}
 
 	resolved, notes, err := analysis.Load(o.files, flagger.Options{DefaultNamespace: o.namespace, Stdin: stdin})
 	if !o.quiet {
@@ -135,7 +141,7 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 	if !o.quiet {
 		log = stderr
 	}
-	files := report.WriteFiles(rep, report.Files{JUnit: o.junit, HTML: o.html}, log)
+	files := report.WriteFiles(rep, report.Files{JSON: o.json, JUnit: o.junit, HTML: o.html}, log)
 	var out error
 	switch {
 	case o.output == "json":
@@ -145,8 +151,14 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 	default:
 		out = report.WriteSummary(stdout, rep)
 	}
-	if err := errors.Join(files, out); err != nil {
-		return cmdutil.Failure(err)
+	if files != nil {
+		// The analysis finished; only writing its result failed. Say which
+		// file and what the verdict was, so exit 1 is not read as a failed
+		// canary.
+		return cmdutil.Failure(fmt.Errorf("writing the results failed: %w\nthe analysis itself finished: %s (exit status 1 is for the failed write)", errors.Join(files, out), report.Verdicts(rep)))
+	}
+	if out != nil {
+		return cmdutil.Failure(out)
 	}
 	for _, c := range rep.Canaries {
 		if c.Verdict != analysis.Succeeded {

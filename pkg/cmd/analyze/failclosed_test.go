@@ -142,3 +142,27 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// Report destinations are checked before the first query; a write that
+// fails afterwards names the file and the verdict.
+func TestAnalyzeChecksOutputsFirst(t *testing.T) {
+	s := server(t, "0.5")
+	file := writeObjects(t, s, "1")
+	code, stdout, stderr := execute(t, "", "-f", file, "--interval", "1ms", "--junit", "/nonexistent/dir/j.xml",
+		"--json", filepath.Join(t.TempDir(), "r.json"))
+	if code != 2 || !strings.Contains(stderr, "--junit /nonexistent/dir/j.xml: directory /nonexistent/dir does not exist") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if strings.Contains(stderr, " started ") || strings.Contains(stderr, " check ") {
+		t.Fatalf("the analysis ran before the output check failed:\n%s", stderr)
+	}
+
+	// /dev/full opens fine and fails every write (ENOSPC).
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	code, _, stderr = execute(t, "", "-f", file, "--interval", "1ms", "--report", "/dev/full")
+	if code != 1 || !strings.Contains(stderr, "/dev/full") || !strings.Contains(stderr, "the analysis itself finished: ci/web Succeeded") {
+		t.Fatalf("write failure: exit %d\n%s", code, stderr)
+	}
+}
