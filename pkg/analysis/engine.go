@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,34 @@ import (
 // KindOutOfRange is Check.ErrorKind for a value outside the metric's range
 // (and for NaN or infinite values, which never pass).
 const KindOutOfRange = "out-of-range"
+
+// KindFlaggerCompat is Check.ErrorKind for a check failed by
+// FlaggerCompatStrict because real Flagger would treat its query differently.
+const KindFlaggerCompat = "flagger-compat"
+
+// FlaggerCompat says what to do with checks whose query Flagger treats
+// differently (flagger.FlaggerCompat notes).
+type FlaggerCompat string
+
+const (
+	// FlaggerCompatWarn (the default, also "") runs the check as extmetrics
+	// does and records the notes (MetricResult.FlaggerCompat).
+	FlaggerCompatWarn FlaggerCompat = "warn"
+	// FlaggerCompatStrict fails such checks (kind "flagger-compat") without
+	// running their query.
+	FlaggerCompatStrict FlaggerCompat = "strict"
+)
+
+// ParseFlaggerCompat reads a FlaggerCompat: "warn" (or "") and "strict".
+func ParseFlaggerCompat(s string) (FlaggerCompat, error) {
+	switch FlaggerCompat(strings.ToLower(strings.TrimSpace(s))) {
+	case "", FlaggerCompatWarn:
+		return FlaggerCompatWarn, nil
+	case FlaggerCompatStrict:
+		return FlaggerCompatStrict, nil
+	}
+	return "", fmt.Errorf("%q: want warn (note where Flagger differs) or strict (fail those checks)", s)
+}
 
 // Querier runs one query; *provider.Provider implements it.
 type Querier interface {
@@ -59,6 +88,8 @@ type Options struct {
 	// negative value) turns the bound off. Stale data fails the check with
 	// error kind "stale".
 	MaxAge time.Duration
+	// FlaggerCompat: FlaggerCompatWarn (default) or FlaggerCompatStrict.
+	FlaggerCompat FlaggerCompat
 }
 
 // NoMaxAge turns the default staleness bound off (Options.MaxAge).
@@ -81,11 +112,13 @@ type Engine struct {
 	interval time.Duration
 	observer Observer
 	maxAge   time.Duration
+	strict   bool
 }
 
 // New returns an engine.
 func New(opts Options) *Engine {
-	e := &Engine{factory: opts.Factory, clock: opts.Clock, interval: opts.Interval, observer: opts.Observer, maxAge: opts.MaxAge}
+	e := &Engine{factory: opts.Factory, clock: opts.Clock, interval: opts.Interval, observer: opts.Observer, maxAge: opts.MaxAge,
+		strict: opts.FlaggerCompat == FlaggerCompatStrict}
 	if e.clock == nil {
 		e.clock = clock.RealClock{}
 	}
@@ -174,14 +207,15 @@ func (e *Engine) prepare(canaries []*flagger.Resolved, once bool) ([]*canaryRun,
 			}
 			min, max := bounds(ch.Metric)
 			cr.res.Metrics[i] = MetricResult{
-				Name:        ch.Metric.Name,
-				TemplateRef: t.Key(),
-				Provider:    t.Spec.Provider.Address,
-				Query:       ch.Query,
-				Interval:    ch.Metric.Interval,
-				Min:         min,
-				Max:         max,
-				Checks:      []Check{},
+				Name:          ch.Metric.Name,
+				TemplateRef:   t.Key(),
+				Provider:      t.Spec.Provider.Address,
+				Query:         ch.Query,
+				Interval:      ch.Metric.Interval,
+				Min:           min,
+				Max:           max,
+				Checks:        []Check{},
+				FlaggerCompat: append([]string(nil), ch.Compat...),
 			}
 			cr.metrics = append(cr.metrics, &metricRun{check: ch, q: q, res: &cr.res.Metrics[i]})
 		}
@@ -431,6 +465,11 @@ func (e *Engine) runCheck(ctx context.Context, m *metricRun, step, run, weight i
 		Query:  m.check.Query,
 		Min:    min,
 		Max:    max,
+	}
+	if e.strict && len(m.check.Compat) > 0 {
+		c.ErrorKind = KindFlaggerCompat
+		c.Message = "not run (--flagger-compat=strict): Flagger would differ: " + strings.Join(m.check.Compat, "; ")
+		return c
 	}
 	res, err := safeQuery(ctx, m.q, m.check.Query)
 	if err != nil {

@@ -47,6 +47,9 @@ type MetricResult struct {
 	Max         *float64 `json:"max,omitempty"`
 	Checks      []Check  `json:"checks"`
 	Failed      int      `json:"failed"` // failed checks of this metric
+	// FlaggerCompat notes where real Flagger treats this metric's query
+	// differently (flagger.FlaggerCompat), so its verdict may differ.
+	FlaggerCompat []string `json:"flaggerCompat,omitempty"`
 }
 
 // CanaryResult is the outcome of one canary's analysis.

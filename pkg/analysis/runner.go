@@ -107,6 +107,8 @@ type Runner struct {
 	// MaxAge is Options.MaxAge: the staleness bound for queries without
 	// maxAge= (0: DefaultMaxAge of each canary's interval; NoMaxAge: off).
 	MaxAge time.Duration
+	// FlaggerCompat is Options.FlaggerCompat.
+	FlaggerCompat FlaggerCompat
 	// Once runs every check once instead of the analysis loop (a lint).
 	Once bool
 	// Observer receives progress events (optional).
@@ -147,7 +149,7 @@ func (r *Runner) Run(ctx context.Context, resolved []*flagger.Resolved) (*Report
 	if factory == nil {
 		factory = r.Connection.Factory()
 	}
-	engine := New(Options{Factory: factory, Clock: r.Clock, Interval: r.Interval, Observer: r.Observer, MaxAge: r.MaxAge})
+	engine := New(Options{Factory: factory, Clock: r.Clock, Interval: r.Interval, Observer: r.Observer, MaxAge: r.MaxAge, FlaggerCompat: r.FlaggerCompat})
 	var (
 		rep *Report
 		err error

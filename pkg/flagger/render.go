@@ -66,9 +66,14 @@ func (m Model) Funcs() template.FuncMap {
 }
 
 // Render renders a query template with Go text/template, the model's
-// functions, no data and missingkey=error, as Flagger's RenderQuery: an
-// unknown function is a parse error and {{ variables.missing }} an
-// execution error. name names the template in errors.
+// functions, no data and missingkey=error, the options of Flagger's
+// RenderQuery (pkg/metrics/observers/render.go, v1.36 to v1.44): an unknown
+// function is a parse error, {{ variables.missing }} and {{ .Field }} are
+// execution errors, and {{ index variables "missing" }} renders "" (as in
+// Flagger). The difference is when: Flagger renders at every check, so a
+// broken template fails every check at run time and rolls the canary back;
+// extmetrics renders once while resolving and reports a configuration
+// error. name names the template in errors.
 func Render(name, query string, m Model) (string, error) {
 	t, err := template.New(name).Option("missingkey=error").Funcs(m.Funcs()).Parse(query)
 	if err != nil {

@@ -21,6 +21,9 @@ type Check struct {
 	Template *MetricTemplate
 	Secret   *Secret // the provider's secretRef, nil when none
 	Query    string  // rendered query
+	// Compat says where real Flagger treats the rendered query differently
+	// (FlaggerCompat); nil when it does not.
+	Compat []string
 }
 
 // TemplateRef is the template's "namespace/name".
@@ -156,13 +159,14 @@ func (s *Set) resolveCanary(c *Canary) (*Resolved, []error) {
 		model := c.Model(m)
 		q, err := Render(t.Key(), t.Spec.Query, model)
 		if err != nil {
-			fail(field+".templateRef", m.Line, "%s: spec.query: %v", where, err)
+			fail(field+".templateRef", m.Line, "%s: spec.query: %v (Flagger fails the same way, but at run time: it renders the query at every check, so every check fails and the canary rolls back)", where, err)
 			continue
 		}
 		if m.Interval == "" && strings.Contains(t.Spec.Query, "interval") {
 			note(field+".interval", m.Line, "not set: {{ interval }} renders empty, as in Flagger")
 		}
 		check.Query = strings.TrimSpace(q)
+		check.Compat = FlaggerCompat(q)
 		r.Checks = append(r.Checks, check)
 	}
 	return r, errs

@@ -72,6 +72,7 @@ type htmlMetric struct {
 	Failed      int
 	Total       int
 	Chart       *chart
+	Compat      []string // Flagger compatibility notes
 }
 
 type htmlCheck struct {
@@ -162,6 +163,9 @@ func WriteHTML(w io.Writer, r *analysis.Report) error {
 				Query:       clean(m.Query),
 				Total:       len(m.Checks),
 				Chart:       buildChart(fmt.Sprintf("chart-%d-%d", ci, mi), c, m),
+			}
+			for _, n := range m.FlaggerCompat {
+				hm.Compat = append(hm.Compat, clean(n))
 			}
 			for k := range m.Checks {
 				if !m.Checks[k].Passed {

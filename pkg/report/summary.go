@@ -86,10 +86,37 @@ func WriteSummary(w io.Writer, r *analysis.Report) error {
 		out.WriteString(strings.TrimRight(line, " "))
 		out.WriteByte('\n')
 	}
+	writeCompat(&out, r)
 	if _, err := io.WriteString(w, out.String()); err != nil {
 		return fmt.Errorf("report: writing summary: %w", err)
 	}
 	return nil
+}
+
+// writeCompat writes the Flagger compatibility notes, once per template and
+// note, after a table ("" when there are none).
+func writeCompat(w io.Writer, r *analysis.Report) {
+	type key struct{ template, note string }
+	seen := map[key]bool{}
+	first := true
+	for ci := range r.Canaries {
+		c := &r.Canaries[ci]
+		for mi := range c.Metrics {
+			m := &c.Metrics[mi]
+			for _, n := range m.FlaggerCompat {
+				k := key{m.TemplateRef, n}
+				if seen[k] {
+					continue
+				}
+				seen[k] = true
+				if first {
+					fmt.Fprintln(w, "\nFlagger compatibility (real Flagger would treat these templates differently):")
+					first = false
+				}
+				fmt.Fprintf(w, "  MetricTemplate %s (%s, metric %s): %s\n", clean(m.TemplateRef), clean(canaryID(c)), clean(m.Name), clean(n))
+			}
+		}
+	}
 }
 
 // WriteChecks writes one row per check, for `analyze --once` (a lint of
@@ -148,6 +175,11 @@ func WriteChecks(w io.Writer, r *analysis.Report) error {
 		}
 	}
 	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("report: writing checks: %w", err)
+	}
+	var notes strings.Builder
+	writeCompat(&notes, r)
+	if _, err := io.WriteString(w, notes.String()); err != nil {
 		return fmt.Errorf("report: writing checks: %w", err)
 	}
 	return nil

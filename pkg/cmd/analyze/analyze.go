@@ -36,6 +36,7 @@ type options struct {
 	quiet     bool
 	multiItem string
 	maxAge    string
+	compat    string
 }
 
 // NewCommand returns the analyze command.
@@ -77,6 +78,8 @@ Exit status: 0 every analysis succeeded, 1 an analysis failed or was interrupted
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no live progress and no notes on stderr")
 	fs.StringVar(&o.multiItem, "multi-item", string(provider.MultiItemFail), "a query without aggregate= that matches several items: fail (the check fails, kind ambiguous) or first (take the first item, as Flagger does)")
 	fs.StringVar(&o.maxAge, "max-age", "auto", "fail checks on data older than this when the query has no maxAge= (auto: 3 analysis intervals, at least 5m; 0 turns it off)")
+	fs.StringVar(&o.compat, "flagger-compat", string(analysis.FlaggerCompatWarn), "templates real Flagger would treat differently (trailing newline, aggregate=, maxAge=): warn (a note in every output) or strict (their checks fail)")
+	_ = c.RegisterFlagCompletionFunc("flagger-compat", cobra.FixedCompletions([]cobra.Completion{"warn", "strict"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.RegisterFlagCompletionFunc("multi-item", cobra.FixedCompletions([]cobra.Completion{"fail", "first"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]cobra.Completion{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.MarkFlagFilename("filename", "yaml", "yml", "json")
@@ -109,6 +112,10 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 	if err != nil {
 		return cmdutil.Usage(err)
 	}
+	compat, err := analysis.ParseFlaggerCompat(o.compat)
+	if err != nil {
+		return cmdutil.Usagef("--flagger-compat %v", err)
+	}
 	// Report destinations are checked before any query runs.
 	if err := report.CheckOutputs(report.Output{Name: "--json", Path: o.json}, report.Output{Name: "--junit", Path: o.junit}, report.Output{Name: "--report", Path: o.html}); err != nil {
 		return cmdutil.Usage(err)
@@ -129,6 +136,8 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 		Interval:   o.interval,
 		MaxAge:     maxAge,
 		Once:       o.once,
+
+		FlaggerCompat: compat,
 	}
 	if !o.quiet {
 		runner.Observer = report.NewProgressTo(stderr)

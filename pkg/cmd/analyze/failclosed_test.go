@@ -166,3 +166,53 @@ func TestAnalyzeChecksOutputsFirst(t *testing.T) {
 		t.Fatalf("write failure: exit %d\n%s", code, stderr)
 	}
 }
+
+// A `query: |` block (trailing newline) with aggregate=max passes here; real
+// Flagger fails every check on the newline and would ignore aggregate=. Every
+// output says so, and --flagger-compat=strict fails the check.
+func TestAnalyzeFlaggerCompatNotes(t *testing.T) {
+	s := server(t, "0.5")
+	objects := strings.Replace(readFile(t, writeObjects(t, s, "1")),
+		`query: "{{ namespace }}/errors?labelSelector=app={{ target }}"`,
+		"query: |\n    {{ namespace }}/errors?labelSelector=app={{ target }}&aggregate=max", 1)
+	if !strings.Contains(objects, "query: |") {
+		t.Fatal("fixture not rewritten")
+	}
+	dir := t.TempDir()
+	html := filepath.Join(dir, "r.html")
+
+	code, stdout, stderr := execute(t, objects, "-f", "-", "--interval", "1ms", "--report", html)
+	if code != 0 || !strings.Contains(stdout, "Flagger compatibility") || !strings.Contains(stdout, "trailing newline") ||
+		!strings.Contains(stdout, "invalid control character in URL") || !strings.Contains(stdout, "Flagger ignores aggregate=max") {
+		t.Fatalf("text: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if page := readFile(t, html); !strings.Contains(page, "Flagger compatibility:</strong> the query has a trailing newline") {
+		t.Errorf("HTML lacks the note")
+	}
+	code, stdout, _ = execute(t, objects, "-f", "-", "--once", "-q")
+	if code != 0 || !strings.Contains(stdout, "MetricTemplate ci/error-rate (ci/web, metric error-rate): the query has a trailing newline") {
+		t.Fatalf("--once: exit %d\n%s", code, stdout)
+	}
+	code, stdout, _ = execute(t, objects, "-f", "-", "--once", "-q", "-o", "json")
+	if m := decodeReport(t, stdout).Canaries[0].Metrics[0]; code != 0 || len(m.FlaggerCompat) != 2 {
+		t.Fatalf("JSON: exit %d %+v", code, m)
+	}
+
+	code, stdout, stderr = execute(t, objects, "-f", "-", "--once", "-q", "-o", "json", "--flagger-compat=strict")
+	c := decodeReport(t, stdout).Canaries[0].Metrics[0].Checks[0]
+	if code != 1 || c.Passed || c.ErrorKind != "flagger-compat" || !strings.Contains(c.Message, "trailing newline") {
+		t.Fatalf("strict: exit %d %+v\n%s", code, c, stderr)
+	}
+	if code, _, stderr := execute(t, objects, "-f", "-", "--flagger-compat=loose"); code != 2 || !strings.Contains(stderr, "--flagger-compat") {
+		t.Errorf("bad --flagger-compat: exit %d %s", code, stderr)
+	}
+
+	// A missing template variable fails here before any query (exit 2) and,
+	// as Flagger's RenderQuery also uses missingkey=error, at every check
+	// in Flagger: the message says so.
+	broken := strings.Replace(objects, "app={{ target }}", "app={{ variables.app }}", 1)
+	code, _, stderr = execute(t, broken, "-f", "-", "--once")
+	if code != 2 || !strings.Contains(stderr, "Flagger fails the same way, but at run time") {
+		t.Fatalf("missing variable: exit %d\n%s", code, stderr)
+	}
+}
