@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 
@@ -24,6 +25,15 @@ type resolved struct {
 	cfg       *rest.Config
 	tokenFile string // Options.TokenFile, served by our own per-request reader
 	info      ConnInfo
+}
+
+// isLoopback reports whether host (no port) is localhost or a loopback IP.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // buildConfig derives the rest.Config a provider uses. Precedence, highest first:
@@ -184,6 +194,18 @@ func buildConfig(base *rest.Config, spec Spec, opts Options) (*resolved, error) 
 		res.info.Auth = Auth{Method: AuthNone}
 	}
 	res.info.ClientCert = cert
+	if u.Scheme == "http" {
+		if explicitCA {
+			where := "the secret's " + SecretKeyCA
+			if tlsInfo.CAFile != "" {
+				where = "CA file " + tlsInfo.CAFile
+			}
+			return nil, fmt.Errorf("%s is given but the address %s is plain http://, so no TLS and no CA would be used: use https:// (or drop the CA)", where, res.info.Server)
+		}
+		if res.info.Auth.Method != AuthNone && res.info.Auth.Method != "" && !isLoopback(u.Hostname()) {
+			res.info.Warning = (fmt.Sprintf("credentials (%s) are sent over plain http:// to %s, a host that is not loopback: anyone on the path can read them; use https://", res.info.Auth.Method, u.Host))
+		}
+	}
 	switch {
 	case u.Scheme == "http":
 		tlsInfo = TLS{Mode: TLSPlainHTTP}

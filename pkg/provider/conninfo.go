@@ -200,6 +200,10 @@ type ConnInfo struct {
 	Auth       Auth        `json:"auth"`
 	ClientCert *ClientCert `json:"clientCert,omitempty"` // nil without one
 	TLS        TLS         `json:"tls"`
+	// Warning names a setting that works but is dangerous ("" when none):
+	// credentials sent over plain http:// to a host that is not loopback.
+	// Callers should show it.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Identity words the credentials: Auth, plus the client certificate.

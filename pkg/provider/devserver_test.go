@@ -305,3 +305,55 @@ func contains(s []string, v string) bool {
 	}
 	return false
 }
+
+// http:// against the HTTPS devserver is a configuration problem with its
+// fix, not an invalid query; a CA with http:// is an error; a token over
+// plain http:// to a host that is not loopback is a warning.
+func TestDevserverHTTPAgainstHTTPS(t *testing.T) {
+	s := devservertest.New(t, devserver.Config{})
+	plain := "http://" + strings.TrimPrefix(s.URL(), "https://")
+	p := newProvider(t, nil, provider.Spec{Address: plain, SecretData: map[string][]byte{"token": []byte(devservertest.Token)}}, provider.Options{MaxRetries: -1})
+	_, err := p.Query(context.Background(), "default/x")
+	if !errors.Is(err, provider.ErrUnavailable) || errors.Is(err, provider.ErrInvalidQuery) ||
+		!strings.Contains(err.Error(), "the server speaks HTTPS: use "+s.URL()+" instead of "+plain) {
+		t.Fatalf("got %v", err)
+	}
+	if w := p.Info().Warning; w != "" {
+		t.Errorf("loopback http:// warned: %v", w)
+	}
+
+	if _, err := provider.New(nil, provider.Spec{Address: plain, SecretData: map[string][]byte{"ca.crt": s.CAPEM()}}, provider.Options{}); err == nil ||
+		!strings.Contains(err.Error(), "the secret's ca.crt is given but the address "+plain+" is plain http://") {
+		t.Errorf("ca.crt with http://: %v", err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(caFile, s.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := provider.New(nil, provider.Spec{Address: plain}, provider.Options{CAFile: caFile}); err == nil ||
+		!strings.Contains(err.Error(), "CA file "+caFile+" is given") {
+		t.Errorf("--ca-file with http://: %v", err)
+	}
+
+	remote, err := provider.New(nil, provider.Spec{Address: "http://metrics.example.com:8080", SecretData: map[string][]byte{"token": []byte("t0ken")}}, provider.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := remote.Info().Warning; !strings.Contains(w, "sent over plain http:// to metrics.example.com:8080") || strings.Contains(w, "t0ken") {
+		t.Errorf("warnings %v", w)
+	}
+}
+
+// With a wrong CA and insecureSkipVerify the CA wins; the error must not
+// suggest setting insecureSkipVerify, which is set.
+func TestDevserverWrongCAWithInsecure(t *testing.T) {
+	s := devservertest.New(t, devserver.Config{})
+	other := devservertest.New(t, devserver.Config{})
+	p := newProvider(t, nil, provider.Spec{Address: s.URL(), InsecureSkipVerify: true,
+		SecretData: map[string][]byte{"token": []byte(devservertest.Token), "ca.crt": other.CAPEM()}}, provider.Options{MaxRetries: -1})
+	_, err := p.Query(context.Background(), "default/x")
+	if !errors.Is(err, provider.ErrUnavailable) || strings.Contains(err.Error(), "or set insecureSkipVerify") ||
+		!strings.Contains(err.Error(), "insecureSkipVerify is set but ignored because a CA was given") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -216,6 +216,9 @@ func statusError(code int, header http.Header, body []byte, r redactor) (kind er
 	return kind, msg, cause
 }
 
+// tlsHint is the advice on a failed TLS verification.
+const tlsHint = "give the server's CA as ca.crt/--ca-file, or set insecureSkipVerify"
+
 // transportError classifies an error from the HTTP client (no response).
 func transportError(err error, timeout time.Duration, r redactor) (kind error, msg string) {
 	var tfe *tokenFileError
@@ -231,7 +234,7 @@ func transportError(err error, timeout time.Duration, r redactor) (kind error, m
 	case errors.Is(err, context.Canceled):
 		return ErrUnavailable, "canceled: " + r.redact(rootMessage(err))
 	case errors.As(err, &uae), errors.As(err, &hoe), errors.As(err, &cie), errors.As(err, &cve):
-		return ErrUnavailable, "TLS verification failed (give the server's CA as ca.crt/--ca-file, or set insecureSkipVerify): " + r.redact(rootMessage(err))
+		return ErrUnavailable, "TLS verification failed (" + tlsHint + "): " + r.redact(rootMessage(err))
 	default:
 		return ErrUnavailable, "request failed: " + r.redact(rootMessage(err))
 	}

@@ -400,6 +400,10 @@ func (p *Provider) get(ctx context.Context, op, canonical, u string, st *attempt
 	resp, err := p.client.Do(req)
 	if err != nil {
 		kind, msg := transportError(err, p.timeout, p.redactor())
+		if p.info.TLS.InsecureIgnored {
+			// insecureSkipVerify is already set; it loses to the given CA.
+			msg = strings.Replace(msg, tlsHint, "the given CA does not verify this server; insecureSkipVerify is set but ignored because a CA was given: give the server's CA, or drop the CA to skip verification", 1)
+		}
 		if st.gaveUp != "" {
 			msg += "; " + st.gaveUp
 		}
@@ -409,6 +413,12 @@ func (p *Provider) get(ctx context.Context, op, canonical, u string, st *attempt
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
 		kind, msg, cause := statusError(resp.StatusCode, resp.Header, b, p.redactor())
+		if resp.StatusCode == http.StatusBadRequest && bytes.Contains(b, []byte("HTTP request to an HTTPS server")) {
+			// Go's TLS servers answer plain HTTP with this 400: the query
+			// is fine, the address is wrong.
+			kind, cause = ErrUnavailable, nil
+			msg = "the server speaks HTTPS: use " + httpsURL(p.server) + " instead of " + p.server + " (" + msg + ")"
+		}
 		if st.gaveUp != "" {
 			msg += "; " + st.gaveUp
 		}
@@ -428,6 +438,14 @@ func (p *Provider) get(ctx context.Context, op, canonical, u string, st *attempt
 		return nil, &Error{Kind: kind, Op: op, Query: canonical, StatusCode: resp.StatusCode, Retries: st.retries, Message: msg, Err: err}
 	}
 	return buf, nil
+}
+
+// httpsURL is base with https:// in place of http://.
+func httpsURL(base string) string {
+	if rest, ok := strings.CutPrefix(base, "http://"); ok {
+		return "https://" + rest
+	}
+	return base
 }
 
 // unwrapURLError keeps the cause of a *url.Error (the URL is not secret, but

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -139,6 +140,7 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 
 		FlaggerCompat: compat,
 	}
+	runner.Factory = warnings(runner.Connection.Factory(), stderr)
 	if !o.quiet {
 		runner.Observer = report.NewProgressTo(stderr)
 	}
@@ -175,6 +177,27 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 		}
 	}
 	return nil
+}
+
+// warnings wraps a factory to print each provider's ConnInfo.Warning (e.g.
+// a token over plain http:// to a remote host) once.
+func warnings(f analysis.ProviderFactory, stderr io.Writer) analysis.ProviderFactory {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	return func(spec provider.Spec) (analysis.Querier, error) {
+		q, err := f(spec)
+		if p, ok := q.(interface{ Info() provider.ConnInfo }); ok && err == nil {
+			if w := p.Info().Warning; w != "" {
+				mu.Lock()
+				if !seen[w] {
+					seen[w] = true
+					fmt.Fprintln(stderr, "WARNING:", w)
+				}
+				mu.Unlock()
+			}
+		}
+		return q, err
+	}
 }
 
 // parseMaxAge reads --max-age: "auto" (analysis' default bound), "0" (off,

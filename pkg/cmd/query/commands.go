@@ -22,13 +22,18 @@ func NewCommands() []*cobra.Command {
 }
 
 // newProvider turns connection-flag problems into usage errors (exit 2).
-func newProvider(f *connflags.Flags) (*provider.Provider, error) {
+// newProvider validates the flags and builds the provider; a dangerous
+// setting (provider.ConnInfo.Warning) is written to stderr.
+func newProvider(f *connflags.Flags, stderr io.Writer) (*provider.Provider, error) {
 	if err := f.Validate(); err != nil {
 		return nil, cmdutil.Usage(err)
 	}
 	p, err := f.NewProvider()
 	if err != nil {
 		return nil, cmdutil.Usage(err)
+	}
+	if w := p.Info().Warning; w != "" {
+		fmt.Fprintln(stderr, "WARNING:", w)
 	}
 	return p, nil
 }

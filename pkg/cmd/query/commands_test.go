@@ -392,3 +392,22 @@ func clientCert(t *testing.T, cn string) (crtPath, keyPath string) {
 	}
 	return crtPath, keyPath
 }
+
+// http:// to the HTTPS devserver says so; a token over plain http:// to a
+// remote host is a loud warning; --ca-file with http:// is an error.
+func TestQueryPlainHTTP(t *testing.T) {
+	e := start(t, devserver.Config{})
+	plain := "http://" + strings.TrimPrefix(e.s.URL(), "https://")
+	code, _, errs := run(t, "query", "rps", "--server", plain, "--token", devservertest.Token, "--timeout", "20s")
+	if code != 1 || !strings.Contains(errs, "the server speaks HTTPS: use "+e.s.URL()) || strings.Contains(errs, "invalid query") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	code, _, errs = run(t, "query", "rps", "--server", plain, "--ca-file", e.caFile, "--token", devservertest.Token)
+	if code != 2 || !strings.Contains(errs, "is plain http://") {
+		t.Fatalf("--ca-file with http://: exit %d: %s", code, errs)
+	}
+	_, _, errs = run(t, "query", "rps", "--server", "http://metrics.invalid", "--token", "s3cret-token", "--timeout", "2s")
+	if !strings.Contains(errs, "WARNING: credentials (token) are sent over plain http:// to metrics.invalid") || strings.Contains(errs, "s3cret-token") {
+		t.Fatalf("no warning: %s", errs)
+	}
+}

@@ -33,7 +33,7 @@ advertise only a placeholder or nothing; their metrics can be queried all the sa
 			if err := checkOutput(output, "table", "json", "yaml"); err != nil {
 				return err
 			}
-			p, err := newProvider(&conn)
+			p, err := newProvider(&conn, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -95,7 +95,7 @@ func runQuery(cmd *cobra.Command, conn *connflags.Flags, output string, args []s
 	// query shows every item, so it takes the first like Flagger and warns;
 	// analyze fails such a check (provider.ErrAmbiguous).
 	conn.MultiItem = provider.MultiItemFirst
-	p, err := newProvider(conn)
+	p, err := newProvider(conn, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
