@@ -290,7 +290,7 @@ spec:
   query: "{{ variables.cluster }}/errors"
 ---
 ` + canaryWith(okMetric)},
-			want: []string{`spec.analysis.metrics[0].templateRef: MetricTemplate istio-system/ok (c.yaml: document 1): spec.query: template: istio-system/ok:1:3: executing "istio-system/ok" at <variables>: map has no entry for key "cluster"`,
+			want: []string{`spec.analysis.metrics[0].templateRef: MetricTemplate istio-system/ok (c.yaml: document 1): spec.query: line 1, column 3: {{ variables.cluster }}: no templateVariables key "cluster"`,
 				"(Flagger fails the same way, but at run time", "(line 19)"},
 		},
 		{

@@ -3,6 +3,8 @@ package flagger
 import (
 	"fmt"
 	"maps"
+	"regexp"
+	"slices"
 	"strings"
 	"text/template"
 )
@@ -77,13 +79,59 @@ func (m Model) Funcs() template.FuncMap {
 func Render(name, query string, m Model) (string, error) {
 	t, err := template.New(name).Option("missingkey=error").Funcs(m.Funcs()).Parse(query)
 	if err != nil {
-		return "", err
+		return "", explainRender(err, m)
 	}
 	b := &limitedBuilder{max: MaxQueryLength}
 	if err := t.Execute(b, nil); err != nil {
-		return "", err
+		return "", explainRender(err, m)
 	}
 	return b.String(), nil
+}
+
+// Variables lists what a query template can use, for error messages.
+const Variables = "name, namespace, target, service, ingress, route, interval, variables.<key> " +
+	"(functions, written {{ namespace }} or {{ variables.key }})"
+
+var (
+	renderPosRE  = regexp.MustCompile(`^template: [^\n]*?:(\d+)(?::(\d+))?: `)
+	noFuncRE     = regexp.MustCompile(`function "([^"]*)" not defined`)
+	noDataKeyRE  = regexp.MustCompile(`at <\.([^>]*)>: nil data; no entry for key "([^"]*)"`)
+	noVariableRE = regexp.MustCompile(`map has no entry for key "([^"]*)"`)
+	dataFieldRE  = regexp.MustCompile(`at <(\.[^>]*)>`)
+)
+
+// explainRender rewords text/template's errors about names (an unknown
+// function, a data field, a missing templateVariables key) so they name the
+// bad variable and list the valid ones; other errors are kept as they are.
+// The position (line:column) is kept.
+func explainRender(err error, m Model) error {
+	msg := err.Error()
+	pos := ""
+	if p := renderPosRE.FindStringSubmatch(msg); p != nil {
+		pos = "line " + p[1] + ": "
+		if p[2] != "" {
+			pos = "line " + p[1] + ", column " + p[2] + ": "
+		}
+	}
+	switch {
+	case noFuncRE.MatchString(msg):
+		f := noFuncRE.FindStringSubmatch(msg)[1]
+		return fmt.Errorf("%sunknown template variable %q; valid: %s", pos, f, Variables)
+	case noDataKeyRE.MatchString(msg):
+		k := noDataKeyRE.FindStringSubmatch(msg)[2]
+		return fmt.Errorf("%sunknown template variable {{ .%s }}: a query template has no data fields; valid: %s", pos, k, Variables)
+	case noVariableRE.MatchString(msg) && strings.Contains(msg, "<variables>"):
+		k := noVariableRE.FindStringSubmatch(msg)[1]
+		have := "the metric has no templateVariables"
+		if len(m.Variables) > 0 {
+			have = "the metric's templateVariables are: " + strings.Join(slices.Sorted(maps.Keys(m.Variables)), ", ")
+		}
+		return fmt.Errorf("%s{{ variables.%s }}: no templateVariables key %q (%s)", pos, k, k, have)
+	case dataFieldRE.MatchString(msg) && strings.Contains(msg, "nil"):
+		f := dataFieldRE.FindStringSubmatch(msg)[1]
+		return fmt.Errorf("%sunknown template variable {{ %s }}: a query template has no data fields; valid: %s", pos, f, Variables)
+	}
+	return err
 }
 
 // MaxQueryLength bounds a rendered query (a template that loops or recurses

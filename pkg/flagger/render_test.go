@@ -75,10 +75,11 @@ func TestRenderErrors(t *testing.T) {
 		model       Model
 		want        string
 	}{
-		{"missing variable key", "{{ variables.consumer_group }}", model, `map has no entry for key "consumer_group"`},
-		{"variables without templateVariables", "{{ variables.cluster }}", noVars, `map has no entry for key "cluster"`},
-		{"unknown function", "{{ deployment }}", model, `function "deployment" not defined`},
-		{"data field", "{{ .Name }}", model, `nil data`},
+		{"missing variable key", "{{ variables.consumer_group }}", model, `line 1, column 3: {{ variables.consumer_group }}: no templateVariables key "consumer_group" (the metric's templateVariables are: cluster)`},
+		{"variables without templateVariables", "{{ variables.cluster }}", noVars, `no templateVariables key "cluster" (the metric has no templateVariables)`},
+		{"unknown function", "x/{{ deployment }}", model, `line 1: unknown template variable "deployment"; valid: name, namespace, target, service, ingress, route, interval, variables.<key>`},
+		{"data field", "{{ .Name }}", model, `unknown template variable {{ .Name }}: a query template has no data fields; valid: name, namespace,`},
+		{"typo", "{{ .Nmespace }}/x", model, `line 1, column 3: unknown template variable {{ .Nmespace }}`},
 		{"syntax", "{{ target ", model, `unclosed action`},
 		{"too long", explode(8), model, `rendered query longer than 65536 bytes`},
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -142,7 +143,7 @@ func parse(s string) (Query, error) {
 	}
 	path, params, hasParams := strings.Cut(s, "?")
 	if i := strings.IndexByte(s, '#'); i >= 0 {
-		return fail("query", "'#' at offset %d: fragments are not allowed (escape it as %%23 inside a selector)", i)
+		return fail("query", "'#' at character %d: fragments are not allowed (escape it as %%23 inside a selector)", utf8.RuneCountInString(s[:i])+1)
 	}
 
 	q := Query{Namespace: DefaultNamespace}
@@ -286,9 +287,11 @@ func checkMetricName(s string) error {
 	if s == "." || s == ".." {
 		return fmt.Errorf("%q is not a metric name", s)
 	}
-	for i := 0; i < len(s); i++ {
-		if !metricNameOK[s[i]] {
-			return fmt.Errorf("%q has %q at offset %d; allowed: letters, digits and -._~:@!$&'()*+,;=", short(s), rune(s[i]), i)
+	for i, r := range []rune(s) {
+		if r >= utf8.RuneSelf || !metricNameOK[r] {
+			// Positions and characters in runes, not bytes: "mé" has 'é' at
+			// character 2.
+			return fmt.Errorf("%q has %q at character %d; allowed: letters, digits and -._~:@!$&'()*+,;=", short(s), r, i+1)
 		}
 	}
 	return nil

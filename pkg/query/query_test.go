@@ -336,3 +336,17 @@ func BenchmarkString(b *testing.B) {
 	}
 	_ = s
 }
+
+// Positions and characters in errors are runes, not bytes.
+func TestErrorsCountRunes(t *testing.T) {
+	for q, want := range map[string]string{
+		"mé":       `"mé" has 'é' at character 2`,
+		"ns/été x": `has 'é' at character 1`,
+		"é#x":      `'#' at character 2`,
+	} {
+		_, err := Parse(q)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", q, err, want)
+		}
+	}
+}
