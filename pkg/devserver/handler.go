@@ -34,7 +34,7 @@ const (
 	kubeMinor       = "32"
 	kubeGitVersion  = "v1." + kubeMinor + ".0"
 	datadogPrefix   = "datadogmetric@"
-	maxSelectorSize = 64 << 10
+	maxSelectorSize = 16 << 10 // as query.MaxLength: the longest query a client of ours sends
 )
 
 // Static discovery bodies, marshalled once.
@@ -385,13 +385,21 @@ func clip(s string) string {
 
 // selectorCache keeps parsed label selectors (they are immutable) by the
 // raw, still escaped, query value, so a repeated selector costs one map
-// lookup. It stops growing at maxSelectors.
+// lookup. Only selectors up to maxCachedSelector bytes are kept (a canary's
+// selectors are short; a client sending distinct huge ones must not grow
+// the server), and it stops growing at maxSelectors entries or
+// maxSelectorBytes of selector text, whichever comes first.
 type selectorCache struct {
-	m sync.Map // escaped labelSelector value -> *scenario.Matcher
-	n atomic.Int64
+	m     sync.Map // escaped labelSelector value -> *scenario.Matcher
+	n     atomic.Int64
+	bytes atomic.Int64
 }
 
-const maxSelectors = 4096
+const (
+	maxSelectors      = 4096
+	maxCachedSelector = 1 << 10 // bytes of escaped selector text
+	maxSelectorBytes  = 1 << 20 // all cached selector text
+)
 
 // matchEverything is the matcher of a request without a labelSelector.
 var matchEverything = scenario.NewMatcher(labels.Everything())
@@ -412,9 +420,10 @@ func (c *selectorCache) get(rawQuery string) (*scenario.Matcher, error) {
 		return nil, err
 	}
 	m := scenario.NewMatcher(sel)
-	if c.n.Load() < maxSelectors {
+	if len(escaped) <= maxCachedSelector && c.n.Load() < maxSelectors && c.bytes.Load()+int64(len(escaped)) <= maxSelectorBytes {
 		if _, loaded := c.m.LoadOrStore(escaped, m); !loaded {
 			c.n.Add(1)
+			c.bytes.Add(int64(len(escaped)))
 		}
 	}
 	return m, nil
