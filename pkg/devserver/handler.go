@@ -292,11 +292,9 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, id *identity,
 }
 
 // exactName keeps the values whose metric name is written exactly as
-// requested: the store matches names case-insensitively, prometheus-adapter
-// and custom-metrics-apiserver providers match them exactly. A metric known
-// only in another case is unknown. (When the selector matched nothing, the
-// exact spelling is checked against MetricNames, which keeps the first
-// spelling of names differing only in case.)
+// requested, as prometheus-adapter and custom-metrics-apiserver providers
+// match them. The store compares names exactly as well, so this is a
+// safeguard; a metric known only in another case is unknown.
 func (s *Server) exactName(values []scenario.Value, known bool, metric string) ([]scenario.Value, bool) {
 	n := 0
 	for i := range values {

@@ -232,7 +232,7 @@ func TestTimestampOffsetAndWindow(t *testing.T) {
 		t.Errorf("stale: %+v", st)
 	}
 	// A StaleBy fault adds to the offset.
-	s.SetFault("STALE", Fault{StaleBy: time.Minute})
+	s.SetFault("stale", Fault{StaleBy: time.Minute})
 	if got := one(t, s, "stale").Timestamp; !got.Equal(now.Add(-3 * time.Minute)) {
 		t.Errorf("stale with fault: %v", got)
 	}

@@ -707,7 +707,7 @@ func (p *parser) faults(sc *Scenario, n *yaml.Node) {
 		}) {
 			continue
 		}
-		lk := strings.ToLower(metric)
+		lk := metric
 		if line, dup := seen[lk]; dup {
 			what := "the global fault"
 			if metric != "" {

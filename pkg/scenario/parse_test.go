@@ -154,7 +154,7 @@ func TestParseErrors(t *testing.T) {
 			`scenario.yaml:3: metrics[0].value.constant: invalid value "12xyz": want a number or a quantity such as "1500m"`},
 		{"infinite", "metrics:\n  - name: a\n    value: .inf\n",
 			`scenario.yaml:3: metrics[0].value: invalid value ".inf": not a finite number`},
-		{"duplicate series", "metrics:\n  - name: A\n    labels: {x: y}\n    value: 1\n  - name: a\n    labels: {x: y}\n    value: 2\n",
+		{"duplicate series", "metrics:\n  - name: a\n    labels: {x: y}\n    value: 1\n  - name: a\n    labels: {x: y}\n    value: 2\n",
 			`scenario.yaml:5: metrics[1]: duplicate series: same namespace, name and labels as metrics[0] (line 2)`},
 		{"bad namespace", "metrics:\n  - name: a\n    namespace: Default\n    value: 1\n",
 			`scenario.yaml:3: metrics[0].namespace: invalid namespace "Default": a lowercase RFC 1123 label`},
@@ -297,7 +297,7 @@ func TestValidateCodeScenario(t *testing.T) {
 	sc := &Scenario{
 		Metrics: []Metric{
 			{Name: "ok", Generator: Constant(1)},
-			{Name: "OK", Namespace: "default", Generator: Constant(2)},
+			{Name: "ok", Namespace: "default", Generator: Constant(2)},
 			{Name: "bad name", Generator: Ramp{From: 0, To: 1}},
 			{Name: "w", WindowSeconds: &w},
 		},

@@ -223,12 +223,12 @@ func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
-// seriesKey identifies a series: namespace, lowercased name and labels.
+// seriesKey identifies a series: namespace, name (exact) and labels.
 func seriesKey(ns, name string, lbls map[string]string) string {
 	var b strings.Builder
 	b.WriteString(ns)
 	b.WriteByte(0)
-	b.WriteString(strings.ToLower(name))
+	b.WriteString(name)
 	for _, k := range slices.Sorted(maps.Keys(lbls)) {
 		b.WriteByte(0)
 		b.WriteString(k)
@@ -267,10 +267,10 @@ func (sc *Scenario) Validate() error {
 			add(0, appendPath(p, at), format, args...)
 		})
 		if name != "" && name != "*" {
-			if prev, dup := faultNames[strings.ToLower(name)]; dup {
+			if prev, dup := faultNames[name]; dup {
 				add(0, p.Child("metric"), "duplicate fault: %q and %q are the same metric", prev, name)
 			}
-			faultNames[strings.ToLower(name)] = name
+			faultNames[name] = name
 		}
 	}
 	if len(errs) > 0 {

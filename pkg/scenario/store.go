@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,7 +51,7 @@ type snapshot struct {
 	all        []*series            // every series, in order
 	names      []string             // distinct names as first written, sorted
 	faults     map[string]Fault     // lowercased metric name -> fault
-	faultNames map[string]string    // lowercased metric name -> name as written
+	faultNames map[string]string    // metric name -> name as written
 	global     Fault
 }
 
@@ -91,7 +90,7 @@ func (s *Store) Load(sc *Scenario) {
 			}
 			se := &series{name: m.Name, namespace: ns, labels: lbls, window: copyInt64(m.WindowSeconds), offset: m.TimestampOffset, gen: gen}
 			next.all = append(next.all, se)
-			k := strings.ToLower(m.Name)
+			k := m.Name
 			next.byName[k] = append(next.byName[k], se)
 		}
 		for name, f := range sc.Faults {
@@ -116,7 +115,7 @@ func distinctNames(all []*series) []string {
 	seen := make(map[string]bool, len(all))
 	var names []string
 	for _, se := range all {
-		k := strings.ToLower(se.name)
+		k := se.name
 		if !seen[k] {
 			seen[k] = true
 			names = append(names, se.name)
@@ -129,7 +128,7 @@ func distinctNames(all []*series) []string {
 // Lookup returns the values of metric in namespace whose labels match sel,
 // each generator advanced one poll. namespace "" matches every namespace.
 // known reports whether the metric name exists at all (in any namespace when
-// namespace is "", else in that namespace). Metric names compare case-insensitively.
+// namespace is "", else in that namespace). Metric names compare exactly.
 // A nil sel matches everything. Values come in scenario order, admin-added
 // series last.
 func (s *Store) Lookup(namespace, metric string, sel labels.Selector) (values []Value, known bool) {
@@ -150,7 +149,7 @@ func (s *Store) AppendLookup(dst []Value, namespace, metric string, m *Matcher) 
 
 func (s *Store) lookup(dst []Value, namespace, metric string, m *Matcher, size bool) (values []Value, known bool) {
 	snap := s.snap.Load()
-	key := strings.ToLower(metric) // no allocation when already lower case
+	key := metric
 	list := snap.byName[key]
 	if len(list) == 0 {
 		return dst, false
@@ -294,7 +293,7 @@ func (s *Store) Set(namespace, metric string, lbls map[string]string, value stri
 	defer s.mu.Unlock()
 	cur := s.snap.Load()
 	next := cur.clone()
-	key := strings.ToLower(metric)
+	key := metric
 	list := append([]*series(nil), cur.byName[key]...)
 	if i := find(list, namespace, lbls); i >= 0 {
 		old := list[i]
@@ -322,7 +321,7 @@ func (s *Store) Delete(namespace, metric string, lbls map[string]string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur := s.snap.Load()
-	key := strings.ToLower(metric)
+	key := metric
 	i := find(cur.byName[key], namespace, lbls)
 	if i < 0 {
 		return false
@@ -381,7 +380,7 @@ func (sn *snapshot) setFault(metric string, f Fault) {
 		sn.global = f
 		return
 	}
-	k := strings.ToLower(metric)
+	k := metric
 	if f.IsZero() {
 		delete(sn.faults, k)
 		delete(sn.faultNames, k)
@@ -392,9 +391,9 @@ func (sn *snapshot) setFault(metric string, f Fault) {
 }
 
 // Fault returns the fault in force for metric: the metric's own, else the
-// global one. Names compare case-insensitively.
+// global one. Names compare exactly.
 func (s *Store) Fault(metric string) Fault {
-	return s.snap.Load().fault(strings.ToLower(metric))
+	return s.snap.Load().fault(metric)
 }
 
 // SetFault sets the fault of one metric, or the global one when metric is ""
@@ -452,7 +451,7 @@ func (s *Store) Snapshot() State {
 			Metric:        se.name,
 			Labels:        maps.Clone(se.labels),
 			Value:         FormatQuantity(se.gen.Value(elapsed, polls)),
-			Timestamp:     now.Add(se.offset - snap.fault(strings.ToLower(se.name)).StaleBy),
+			Timestamp:     now.Add(se.offset - snap.fault(se.name).StaleBy),
 			WindowSeconds: copyInt64(se.window),
 			Generator:     se.gen.Kind(),
 			Polls:         polls,

@@ -68,9 +68,13 @@ func TestLookupSelectors(t *testing.T) {
 		{"", "http_requests", "app=web,track=primary", []float64{1, 4}, true},
 		{"other", "http_requests", "", []float64{}, false},
 		{"default", "no_such_metric", "", []float64{}, false},
-		{"default", "HTTP_REQUESTS", "app=api", []float64{3}, true},
-		{"default", "mixed_case", "", []float64{5}, true},
-		{"", "DatadogMetric@default:Checkout-Error-Rate", "", []float64{6}, true},
+		// Names compare exactly (the devserver lowercases requests itself for
+		// the datadog profile, as the Cluster Agent does).
+		{"default", "HTTP_REQUESTS", "app=api", []float64{}, false},
+		{"default", "mixed_case", "", []float64{}, false},
+		{"default", "Mixed_Case", "", []float64{5}, true},
+		{"", "DatadogMetric@default:Checkout-Error-Rate", "", []float64{}, false},
+		{"", "datadogmetric@default:checkout-error-rate", "", []float64{6}, true},
 	} {
 		got, known := lookupValues(t, s, c.ns, c.metric, c.sel)
 		if known != c.known || fmt.Sprint(got) != fmt.Sprint(c.want) {
@@ -88,7 +92,7 @@ func TestLookupSelectors(t *testing.T) {
 			t.Errorf("AppendLookup %s/%s?%s: got %v known=%v, want %v known=%v (or a new array)", c.ns, c.metric, c.sel, got, known, c.want, c.known)
 		}
 	}
-	vals, _ := s.Lookup("default", "MIXED_CASE", nil)
+	vals, _ := s.Lookup("default", "Mixed_Case", nil)
 	if len(vals) != 1 || vals[0].Metric != "Mixed_Case" || vals[0].Labels == nil {
 		t.Errorf("name as written and non-nil labels: %+v", vals)
 	}
@@ -107,11 +111,11 @@ func TestSetDelete(t *testing.T) {
 `)
 	one(t, s, "m")
 	// Replace: value changes, window and offset stay, polls restart.
-	if err := s.Set("default", "M", map[string]string{"app": "web"}, "1500m"); err != nil {
+	if err := s.Set("default", "m", map[string]string{"app": "web"}, "1500m"); err != nil {
 		t.Fatal(err)
 	}
 	v := one(t, s, "m")
-	if v.Value != 1.5 || v.Metric != "M" || *v.WindowSeconds != 30 || !v.Timestamp.Equal(clk.Now().Add(-time.Minute)) {
+	if v.Value != 1.5 || v.Metric != "m" || *v.WindowSeconds != 30 || !v.Timestamp.Equal(clk.Now().Add(-time.Minute)) {
 		t.Errorf("replaced: %+v", v)
 	}
 	// Add a second series and a new metric.
@@ -127,7 +131,7 @@ func TestSetDelete(t *testing.T) {
 	if got, known := lookupValues(t, s, "shop", "new_metric", ""); !known || fmt.Sprint(got) != "[-300]" {
 		t.Errorf("new metric: %v %v", got, known)
 	}
-	if got := s.MetricNames(); fmt.Sprint(got) != "[M new_metric]" {
+	if got := s.MetricNames(); fmt.Sprint(got) != "[m new_metric]" {
 		t.Errorf("names: %v", got)
 	}
 	// Bad input is refused, naming what was wrong.
@@ -160,8 +164,11 @@ func TestSetDelete(t *testing.T) {
 	if s.Delete("default", "m", map[string]string{"app": "web"}) {
 		t.Error("deleted twice")
 	}
-	if !s.Delete("shop", "NEW_METRIC", nil) {
-		t.Error("delete with nil labels and other case failed")
+	if s.Delete("shop", "NEW_METRIC", nil) {
+		t.Error("deleted a metric written in another case")
+	}
+	if !s.Delete("shop", "new_metric", nil) {
+		t.Error("delete with nil labels failed")
 	}
 	if _, known := s.Lookup("", "new_metric", nil); known {
 		t.Error("deleted metric still known")
@@ -201,18 +208,22 @@ metrics:
 `)
 	global := Fault{Latency: 50 * time.Millisecond}
 	own := Fault{Status: 503, Probability: 0.2}
-	if f := s.Fault("http_errors"); f != own {
+	if f := s.Fault("HTTP_Errors"); f != own {
 		t.Errorf("own fault: %+v", f)
 	}
-	if f := s.Fault("HTTP_ERRORS"); f != own {
-		t.Errorf("own fault, other case: %+v", f)
+	// Another case is another metric: it must not get HTTP_Errors' fault.
+	if f := s.Fault("http_errors"); f != global {
+		t.Errorf("other case: %+v", f)
 	}
 	if f := s.Fault("other"); f != global {
 		t.Errorf("global: %+v", f)
 	}
 	s.SetFault("other", Fault{Reset: true})
-	if f := s.Fault("Other"); f != (Fault{Reset: true}) {
+	if f := s.Fault("other"); f != (Fault{Reset: true}) {
 		t.Errorf("set: %+v", f)
+	}
+	if f := s.Fault("Other"); f != global {
+		t.Errorf("set, other case: %+v", f)
 	}
 	s.SetFault("other", Fault{})
 	if f := s.Fault("other"); f != global {
@@ -382,5 +393,31 @@ func BenchmarkLookup(b *testing.B) {
 	names := s.MetricNames()
 	if !sort.StringsAreSorted(names) || len(names) != 100 {
 		b.Fatal("names")
+	}
+}
+
+// abc and ABC are two metrics: both load, each has its own value and
+// fault, and a fault of one never reaches the other.
+func TestNamesDifferingInCase(t *testing.T) {
+	s, _ := storeWith(t, `faults:
+  - metric: ABC
+    status: 503
+metrics:
+  - name: abc
+    value: 1
+  - name: ABC
+    value: 2
+`)
+	if v := one(t, s, "abc"); v.Value != 1 {
+		t.Errorf("abc: %+v", v)
+	}
+	if v := one(t, s, "ABC"); v.Value != 2 {
+		t.Errorf("ABC: %+v", v)
+	}
+	if f := s.Fault("abc"); f != (Fault{}) {
+		t.Errorf("abc got ABC's fault: %+v", f)
+	}
+	if f := s.Fault("ABC"); f.Status != 503 {
+		t.Errorf("ABC fault: %+v", f)
 	}
 }
