@@ -41,6 +41,9 @@ type Connection struct {
 	Default provider.Spec
 	// Options apply to every provider.
 	Options provider.Options
+	// Overrides replace template addresses (see AddressOverride); the first
+	// that matches wins.
+	Overrides []AddressOverride
 }
 
 // Factory returns the ProviderFactory applying the rule. It is safe for
@@ -53,6 +56,7 @@ func (c Connection) Factory() ProviderFactory {
 	)
 	return func(spec provider.Spec) (Querier, error) {
 		var b *rest.Config
+		spec.Address = applyOverrides(spec.Address, c.Overrides)
 		if spec.Address == "" {
 			if c.Base != nil {
 				once.Do(func() { base, baseErr = c.Base() })

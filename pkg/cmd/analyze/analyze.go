@@ -38,6 +38,7 @@ type options struct {
 	multiItem string
 	maxAge    string
 	compat    string
+	overrides []string
 }
 
 // NewCommand returns the analyze command.
@@ -54,7 +55,8 @@ check and does not advance; reaching analysis.threshold fails the canary; passin
 provider type externalmetrics are run. Query errors, missing or stale data are failed checks.
 
 A template without spec.provider.address uses --server, else the kubeconfig's cluster (the
-aggregation layer). --interval replaces every canary's analysis interval (for CI); --once
+aggregation layer). A template's address wins over --server; --address-override OLD=NEW points
+templates naming OLD at NEW without editing YAML. --interval replaces every canary's analysis interval (for CI); --once
 runs every check once and prints rendered query, value and range (a lint for templates).
 
 Exit status: 0 every analysis succeeded, 1 an analysis failed or was interrupted,
@@ -79,6 +81,7 @@ Exit status: 0 every analysis succeeded, 1 an analysis failed or was interrupted
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no live progress and no notes on stderr")
 	fs.StringVar(&o.multiItem, "multi-item", string(provider.MultiItemFail), "a query without aggregate= that matches several items: fail (the check fails, kind ambiguous) or first (take the first item, as Flagger does)")
 	fs.StringVar(&o.maxAge, "max-age", "auto", "fail checks on data older than this when the query has no maxAge= (auto: 3 analysis intervals, at least 5m; 0 turns it off)")
+	fs.StringArrayVar(&o.overrides, "address-override", nil, "OLD=NEW: use NEW wherever a MetricTemplate's spec.provider.address is OLD (a host:port, or a whole https:// address); repeatable. The template's secret still applies")
 	fs.StringVar(&o.compat, "flagger-compat", string(analysis.FlaggerCompatWarn), "templates real Flagger would treat differently (trailing newline, aggregate=, maxAge=): warn (a note in every output) or strict (their checks fail)")
 	_ = c.RegisterFlagCompletionFunc("flagger-compat", cobra.FixedCompletions([]cobra.Completion{"warn", "strict"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.RegisterFlagCompletionFunc("multi-item", cobra.FixedCompletions([]cobra.Completion{"fail", "first"}, cobra.ShellCompDirectiveNoFileComp))
@@ -117,6 +120,14 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 	if err != nil {
 		return cmdutil.Usagef("--flagger-compat %v", err)
 	}
+	var overrides []analysis.AddressOverride
+	for _, ov := range o.overrides {
+		a, err := analysis.ParseAddressOverride(ov)
+		if err != nil {
+			return cmdutil.Usagef("--address-override %v", err)
+		}
+		overrides = append(overrides, a)
+	}
 	// Report destinations are checked before any query runs.
 	if err := report.CheckOutputs(report.Output{Name: "--json", Path: o.json}, report.Output{Name: "--junit", Path: o.junit}, report.Output{Name: "--report", Path: o.html}); err != nil {
 		return cmdutil.Usage(err)
@@ -133,7 +144,7 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 	}
 
 	runner := analysis.Runner{
-		Connection: analysis.Connection{Base: o.conn.BaseConfig, Default: o.conn.Spec(), Options: o.conn.Options()},
+		Connection: analysis.Connection{Base: o.conn.BaseConfig, Default: o.conn.Spec(), Options: o.conn.Options(), Overrides: overrides},
 		Interval:   o.interval,
 		MaxAge:     maxAge,
 		Once:       o.once,

@@ -216,3 +216,22 @@ func TestAnalyzeFlaggerCompatNotes(t *testing.T) {
 		t.Fatalf("missing variable: exit %d\n%s", code, stderr)
 	}
 }
+
+// A template naming an address that is not where the server runs is
+// pointed at it with --address-override, no YAML edited.
+func TestAnalyzeAddressOverride(t *testing.T) {
+	s := server(t, "0.5")
+	objects := strings.Replace(readFile(t, writeObjects(t, s, "1")), s.URL(), "https://127.0.0.1:1", 1)
+	host := strings.TrimPrefix(s.URL(), "https://")
+	code, stdout, stderr := execute(t, objects, "-f", "-", "--once", "-q")
+	if code != 1 || !strings.Contains(stdout, "unavailable") {
+		t.Fatalf("without override: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = execute(t, objects, "-f", "-", "--once", "-q", "--address-override", "127.0.0.1:1="+host)
+	if code != 0 || !strings.Contains(stdout, "✓ pass") {
+		t.Fatalf("with override: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if code, _, stderr := execute(t, objects, "-f", "-", "--address-override", "nonsense"); code != 2 || !strings.Contains(stderr, "OLD=NEW") {
+		t.Fatalf("bad override: exit %d %s", code, stderr)
+	}
+}
