@@ -45,19 +45,19 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request, rest string)
 	switch {
 	case s.auth.hasAdmin:
 		if !s.auth.isAdmin(r) {
-			if s.auth.authenticate(r) != nil && s.auth.enabled() {
+			if other := s.auth.authenticate(r); other != nil && s.auth.enabled() {
 				return writeStatus(w, metav1.Status{Code: http.StatusForbidden, Reason: metav1.StatusReasonForbidden,
-					Message: "the admin API needs the admin token"}), ""
+					Message: "the admin API needs the admin token"}), other.name
 			}
 			w.Header()["Www-Authenticate"] = []string{`Bearer realm="extmetrics devserver admin"`}
-			return writeStatus(w, statusUnauthorized()), ""
+			return writeStatus(w, statusUnauthorized()), anonymous.name
 		}
 		id = adminIdentity
 	default:
 		id = s.auth.authenticate(r)
 		if id == nil {
 			w.Header()["Www-Authenticate"] = []string{`Bearer realm="extmetrics devserver"`}
-			return writeStatus(w, statusUnauthorized()), ""
+			return writeStatus(w, statusUnauthorized()), anonymous.name
 		}
 	}
 	who = id.name
@@ -103,6 +103,10 @@ func (s *Server) adminFault(w http.ResponseWriter, r *http.Request, metric strin
 		var f scenario.Fault
 		if code, ok := decodeBody(w, r, &f, true); !ok {
 			return code
+		}
+		if f.IsZero() {
+			// As in a scenario file: a fault must inject something; DELETE clears.
+			return writeStatus(w, statusForCode(http.StatusBadRequest, "the fault injects nothing: set at least one of "+strings.Join(scenario.FaultKeys(), ", ")+" (DELETE clears a fault)"))
 		}
 		s.store.SetFault(metric, f)
 		s.log.Info("fault set through the admin API", "metric", metric, "fault", f)

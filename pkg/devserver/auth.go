@@ -67,8 +67,8 @@ func newAuthenticator(tokens map[string][]string, adminToken string) (*authentic
 			switch {
 			case ns == AllNamespaces:
 				id.all = true
-			case ns == "" || strings.ContainsAny(ns, "/ \t\r\n"):
-				return nil, fmt.Errorf("%s: invalid namespace %q", name, ns)
+			case !validNamespace(ns):
+				return nil, fmt.Errorf("%s: invalid namespace %q: must be a DNS-1123 label (lower case letters, digits, '-'), or %q for all", name, ns, AllNamespaces)
 			default:
 				id.namespaces[ns] = struct{}{}
 			}

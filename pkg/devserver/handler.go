@@ -147,7 +147,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) (kind string, cod
 	id := s.auth.authenticate(r)
 	if id == nil {
 		w.Header()["Www-Authenticate"] = []string{`Bearer realm="extmetrics devserver"`}
-		return kindFor(path), writeStatus(w, statusUnauthorized()), ""
+		return kindFor(path), writeStatus(w, statusUnauthorized()), anonymous.name // not authenticated
 	}
 	who = id.name
 	if !isRead(r.Method) {

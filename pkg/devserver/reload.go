@@ -13,11 +13,15 @@ import (
 // Reload reads the scenario file again and, when it parses, swaps it in
 // atomically (requests in flight see the old or the new scenario, never a
 // mix, and none is dropped). A bad file keeps the current scenario; the
-// error says why and is logged. The command calls it on SIGHUP.
-func (s *Server) Reload() error {
+// error says why and is logged with trigger "request". The command calls
+// ReloadFor("SIGHUP") on SIGHUP.
+func (s *Server) Reload() error { return s.ReloadFor("request") }
+
+// ReloadFor is Reload with the trigger to log ("SIGHUP", "request", ...).
+func (s *Server) ReloadFor(trigger string) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	return s.reloadLocked("request")
+	return s.reloadLocked(trigger)
 }
 
 func (s *Server) reloadLocked(trigger string) error {

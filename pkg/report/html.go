@@ -134,7 +134,7 @@ func WriteHTML(w io.Writer, r *analysis.Report) error {
 			Duration:     FormatDuration(span(c.Started, c.Finished)),
 			Started:      stamp(c.Started),
 		}
-		if c.Strategy != "iterations" {
+		if hasWeights(c) {
 			hc.Weight = fmt.Sprintf("%d%%", c.Weight)
 		}
 		switch c.Verdict {
@@ -204,7 +204,7 @@ func WriteHTML(w io.Writer, r *analysis.Report) error {
 				if !ch.Newest.IsZero() {
 					row.Age, row.Newest = FormatAge(ch.Age), stamp(ch.Newest)
 				}
-				if c.Strategy != "iterations" {
+				if hasWeights(c) {
 					row.Weight = fmt.Sprintf("%d%%", ch.Weight)
 				}
 				if ch.HasValue {
@@ -229,6 +229,12 @@ func WriteHTML(w io.Writer, r *analysis.Report) error {
 		return fmt.Errorf("report: writing HTML: %w", err)
 	}
 	return nil
+}
+
+// hasWeights: the canary shifted traffic by weight (not iterations, and not
+// a --once lint, which has no weight at all).
+func hasWeights(c *analysis.CanaryResult) bool {
+	return c.Strategy != analysis.StrategyIterations && c.Mode != analysis.ModeOnce
 }
 
 func stamp(t time.Time) string {

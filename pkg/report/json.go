@@ -91,6 +91,7 @@ func WriteJSON(w io.Writer, r *analysis.Report) error {
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // queries hold '&': keep them readable
 	if err := enc.Encode(out); err != nil {
 		return fmt.Errorf("report: writing JSON: %w", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/extmetrics/extmetrics/pkg/analysis"
 )
 
 func TestCheckOutputs(t *testing.T) {
@@ -56,5 +58,25 @@ func TestCheckOutputs(t *testing.T) {
 		if err := CheckOutputs(Output{"--json", filepath.Join(ro, "r.json")}); err == nil || !strings.Contains(err.Error(), "not writable") {
 			t.Errorf("read-only directory: %v", err)
 		}
+	}
+}
+
+// --once has no weight (HTML shows "—", not 0%); JSON keeps '&' readable.
+func TestOnceWeightAndJSONAmpersand(t *testing.T) {
+	rep := &analysis.Report{Canaries: []analysis.CanaryResult{{Name: "web", Namespace: "ci", Strategy: analysis.StrategyCanary,
+		Mode: analysis.ModeOnce, Verdict: analysis.Succeeded, Metrics: []analysis.MetricResult{{Name: "e", Query: "ci/e?labelSelector=a=b&aggregate=sum",
+			Checks: []analysis.Check{{Metric: "e", Step: 1, Run: 1, HasValue: true, Value: 1, Passed: true, Query: "ci/e?labelSelector=a=b&aggregate=sum"}}}}}}}
+	var html, js strings.Builder
+	if err := WriteHTML(&html, rep); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(html.String(), "0%</") {
+		t.Errorf("--once report shows a weight")
+	}
+	if err := WriteJSON(&js, rep); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(js.String(), `\u0026`) || !strings.Contains(js.String(), "a=b&aggregate=sum") {
+		t.Errorf("JSON escapes &:\n%s", js.String())
 	}
 }

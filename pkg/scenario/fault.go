@@ -30,6 +30,9 @@ type Fault struct {
 const MaxFaultDuration = time.Hour
 
 // faultKeys are the JSON / YAML keys of a Fault, in documentation order.
+// FaultKeys lists the JSON/YAML keys of a Fault.
+func FaultKeys() []string { return slices.Clone(faultKeys) }
+
 var faultKeys = []string{"latency", "jitter", "status", "probability", "retryAfter", "reset", "malformed", "truncate", "staleBy"}
 
 // IsZero reports whether f injects nothing.

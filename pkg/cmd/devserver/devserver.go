@@ -266,7 +266,7 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 				logger.Warn("SIGHUP: no --scenario file to reload")
 				continue
 			}
-			_ = s.Reload() // logs success or why it failed
+			_ = s.ReloadFor("SIGHUP") // logs success or why it failed
 		}
 	}
 }
