@@ -1,11 +1,14 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/extmetrics/extmetrics/pkg/analysis"
 )
@@ -103,6 +106,23 @@ func finite(ps ...*float64) error {
 		if p != nil && (math.IsNaN(*p) || math.IsInf(*p, 0)) {
 			return fmt.Errorf("bound %s cannot be written as JSON", analysis.FormatValue(*p))
 		}
+	}
+	return nil
+}
+
+// WriteYAML writes r as YAML: the JSON form (WriteJSON) converted, field for
+// field.
+func WriteYAML(w io.Writer, r *analysis.Report) error {
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, r); err != nil {
+		return err
+	}
+	y, err := yaml.JSONToYAML(buf.Bytes())
+	if err != nil {
+		return fmt.Errorf("report: writing YAML: %w", err)
+	}
+	if _, err := w.Write(y); err != nil {
+		return fmt.Errorf("report: writing YAML: %w", err)
 	}
 	return nil
 }

@@ -64,7 +64,12 @@ Exit status: 0 every analysis succeeded, 1 an analysis failed or was interrupted
 		Example: `  extmetrics analyze -f canary.yaml -f templates/ --interval 10s
   extmetrics analyze -f examples/datadog/ --once
   kubectl get canary,metrictemplate -A -o yaml | extmetrics analyze -f - -o json --junit junit.xml --report report.html`,
-		Args: cobra.NoArgs,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return cmdutil.Usagef("unexpected argument %q: give files and directories with -f (extmetrics analyze -f %s)", args[0], args[0])
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.run(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
@@ -74,7 +79,7 @@ Exit status: 0 every analysis succeeded, 1 an analysis failed or was interrupted
 	fs.StringVarP(&o.namespace, "namespace", "n", flagger.DefaultNamespace, "namespace of objects without metadata.namespace")
 	fs.DurationVar(&o.interval, "interval", 0, "analysis interval for every canary, replacing spec.analysis.interval (0: the canary's)")
 	fs.BoolVar(&o.once, "once", false, "run every check once and report it, without the analysis loop")
-	fs.StringVarP(&o.output, "output", "o", "text", "output format: text (summary table) or json (the report)")
+	fs.StringVarP(&o.output, "output", "o", "text", "output format: text (summary table; also table), json or yaml (the report)")
 	fs.StringVar(&o.json, "json", "", "write the JSON report to this file")
 	fs.StringVar(&o.junit, "junit", "", "write a JUnit XML report (one test case per metric check) to this file")
 	fs.StringVar(&o.html, "report", "", "write a self-contained HTML report with a chart per metric to this file")
@@ -85,7 +90,7 @@ Exit status: 0 every analysis succeeded, 1 an analysis failed or was interrupted
 	fs.StringVar(&o.compat, "flagger-compat", string(analysis.FlaggerCompatWarn), "templates real Flagger would treat differently (trailing newline, aggregate=, maxAge=): warn (a note in every output) or strict (their checks fail)")
 	_ = c.RegisterFlagCompletionFunc("flagger-compat", cobra.FixedCompletions([]cobra.Completion{"warn", "strict"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.RegisterFlagCompletionFunc("multi-item", cobra.FixedCompletions([]cobra.Completion{"fail", "first"}, cobra.ShellCompDirectiveNoFileComp))
-	_ = c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]cobra.Completion{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]cobra.Completion{"text", "table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.MarkFlagFilename("filename", "yaml", "yml", "json")
 	o.conn.AddFlags(fs)
 	return c
@@ -98,8 +103,12 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 	if len(o.files) == 0 {
 		return cmdutil.Usagef("give the Canary and MetricTemplate files with -f FILE|DIR|-")
 	}
-	if o.output != "text" && o.output != "json" {
-		return cmdutil.Usagef("--output %q: want text or json", o.output)
+	switch o.output {
+	case "table": // the word query, list and status use
+		o.output = "text"
+	case "text", "json", "yaml":
+	default:
+		return cmdutil.Usagef("--output %q: want text (or table), json or yaml", o.output)
 	}
 	if o.interval < 0 {
 		return cmdutil.Usagef("--interval %v: must not be negative", o.interval)
@@ -135,7 +144,7 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 
 	resolved, notes, err := analysis.Load(o.files, flagger.Options{DefaultNamespace: o.namespace, Stdin: stdin})
 	if !o.quiet {
-		for _, n := range notes {
+		for _, n := range flagger.SummarizeNotes(notes) {
 			fmt.Fprintln(stderr, "note:", n)
 		}
 	}
@@ -168,6 +177,8 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 	switch {
 	case o.output == "json":
 		out = report.WriteJSON(stdout, rep)
+	case o.output == "yaml":
+		out = report.WriteYAML(stdout, rep)
 	case o.once:
 		out = report.WriteChecks(stdout, rep)
 	default:

@@ -164,7 +164,7 @@ func TestAnalyzeConfigErrorsExit2(t *testing.T) {
 	}{
 		{[]string{"-f", broken}, `broken.yaml: document 3: spec.analysis.metrics[0].templateRef: MetricTemplate "errors" not found in namespace "ci"`},
 		{[]string{}, "give the Canary and MetricTemplate files with -f"},
-		{[]string{"-f", file, "-o", "yaml"}, `--output "yaml": want text or json`},
+		{[]string{"-f", file, "-o", "xml"}, `--output "xml": want text (or table), json or yaml`},
 		{[]string{"-f", filepath.Join(t.TempDir(), "missing.yaml")}, "missing.yaml: no such file or directory"},
 	}
 	for _, tt := range tests {

@@ -235,3 +235,20 @@ func TestAnalyzeAddressOverride(t *testing.T) {
 		t.Fatalf("bad override: exit %d %s", code, stderr)
 	}
 }
+
+// Small CLI edges: a positional file gets a hint to use -f; -o takes the
+// same words as query/list/status (table, yaml).
+func TestAnalyzeCLIEdges(t *testing.T) {
+	s := server(t, "0.5")
+	file := writeObjects(t, s, "1")
+	if code, _, stderr := execute(t, "", file); code != 2 || !strings.Contains(stderr, "give files and directories with -f (extmetrics analyze -f "+file+")") {
+		t.Errorf("positional: exit %d %s", code, stderr)
+	}
+	code, stdout, _ := execute(t, "", "-f", file, "--once", "-q", "-o", "yaml")
+	if code != 0 || !strings.Contains(stdout, "verdict: Succeeded") || !strings.Contains(stdout, "query: ci/errors?labelSelector=app=web") {
+		t.Errorf("-o yaml: exit %d\n%s", code, stdout)
+	}
+	if code, stdout, _ := execute(t, "", "-f", file, "--once", "-q", "-o", "table"); code != 0 || !strings.Contains(stdout, "CANARY") {
+		t.Errorf("-o table: exit %d\n%s", code, stdout)
+	}
+}

@@ -72,7 +72,7 @@ reads its memory from /proc and stops it: a one-command benchmark.`,
 	f.IntVar(&o.run.PID, "pid", 0, "the server's process id, to read its memory and CPU from /proc")
 	f.StringVar(&o.run.MetricsURL, "metrics-url", "", "where the server's Prometheus metrics are, when --pid is not given (default <server>/metrics)")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
-	f.BoolVar(&o.spawn, "spawn", false, "start `extmetrics devserver` as a child process and load it")
+	f.BoolVar(&o.spawn, "spawn", false, "start \"extmetrics devserver\" as a child process and load it")
 	f.IntVar(&o.series, "series", lt.DefaultSeries, "with --spawn: series in the generated scenario")
 	f.IntVar(&o.names, "metric-names", lt.DefaultMetricNames, "with --spawn: metric names the series are spread over")
 	f.StringVar(&o.namespace, "namespace", "default", "with --spawn: namespace of the generated series")

@@ -111,3 +111,12 @@ func TestRunAgainstHTTP2ServerJSON(t *testing.T) {
 		t.Errorf("wrong token: exit %d, %q", code, stderr)
 	}
 }
+
+// --spawn is a switch: its help must not read as if it took an argument.
+func TestSpawnHelpIsASwitch(t *testing.T) {
+	c := NewCommand()
+	usage := c.Flags().FlagUsages()
+	if strings.Contains(usage, "--spawn extmetrics") || !strings.Contains(usage, `--spawn                      start "extmetrics devserver"`) {
+		t.Errorf("usage:\n%s", usage)
+	}
+}

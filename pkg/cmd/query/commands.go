@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -38,14 +39,19 @@ func newProvider(f *connflags.Flags, stderr io.Writer) (*provider.Provider, erro
 	return p, nil
 }
 
-// checkOutput validates -o against the formats a command supports.
-func checkOutput(output string, allowed ...string) error {
+// checkOutput validates -o against the formats a command supports; "text"
+// is accepted for "table" (the word analyze uses), so one set of -o values
+// works everywhere: table|text, json, yaml.
+func checkOutput(output *string, allowed ...string) error {
+	if *output == "text" && slices.Contains(allowed, "table") {
+		*output = "table"
+	}
 	for _, a := range allowed {
-		if output == a {
+		if *output == a {
 			return nil
 		}
 	}
-	return cmdutil.Usagef("--output: unknown format %q (want %s)", output, strings.Join(allowed, ", "))
+	return cmdutil.Usagef("--output: unknown format %q (want %s)", *output, strings.Join(allowed, ", "))
 }
 
 // writeStructured prints v as indented JSON or as YAML.

@@ -198,7 +198,7 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"query"}, "requires at least 1 arg"},
+		{[]string{"query"}, "give a query: [<namespace>/]<metricName>"},
 		{append([]string{"query", "a/b/c"}, e.conn()...), "invalid query"},
 		{append([]string{"query", "m?aggregate=median"}, e.conn()...), "allowed: first (default), sum"},
 		{append([]string{"query", "-o", "xml", "m"}, e.conn()...), `unknown format "xml"`},
@@ -409,5 +409,21 @@ func TestQueryPlainHTTP(t *testing.T) {
 	_, _, errs = run(t, "query", "rps", "--server", "http://metrics.invalid", "--token", "s3cret-token", "--timeout", "2s")
 	if !strings.Contains(errs, "WARNING: credentials (token) are sent over plain http:// to metrics.invalid") || strings.Contains(errs, "s3cret-token") {
 		t.Fatalf("no warning: %s", errs)
+	}
+}
+
+func TestQueryCLIEdges(t *testing.T) {
+	e := start(t, devserver.Config{})
+	mustSet(t, e.s, "default", "rps", nil, "1")
+	if code, _, errs := run(t, "query"); code != 2 || !strings.Contains(errs, "give a query: [<namespace>/]<metricName>") {
+		t.Errorf("no argument: exit %d %s", code, errs)
+	}
+	if code, out, errs := run(t, append([]string{"query", "rps", "-o", "text"}, e.conn()...)...); code != 0 || !strings.Contains(out, "VALUE: 1") {
+		t.Errorf("-o text: exit %d %s %s", code, out, errs)
+	}
+	for _, c := range []string{"list", "status"} {
+		if _, out, _ := run(t, c, "--help"); !strings.Contains(out, "Examples:") {
+			t.Errorf("%s --help has no examples:\n%s", c, out)
+		}
 	}
 }

@@ -28,9 +28,11 @@ func NewListCommand() *cobra.Command {
 		Long: `List the metric names the server advertises in its discovery document for
 external.metrics.k8s.io/v1beta1, one per line. Some servers (the Datadog Cluster Agent, KEDA)
 advertise only a placeholder or nothing; their metrics can be queried all the same.`,
+		Example: `  extmetrics list --server https://127.0.0.1:8443 --ca-file ca.crt --token-file token
+  extmetrics list -o json                  # through the kubeconfig's cluster (the aggregation layer)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json", "yaml"); err != nil {
+			if err := checkOutput(&output, "table", "json", "yaml"); err != nil {
 				return err
 			}
 			p, err := newProvider(&conn, cmd.ErrOrStderr())

@@ -65,7 +65,12 @@ Exit status: 0 success, 1 a query failed (typed message on stderr), 2 usage erro
 		Example: `  extmetrics query 'default/requests?labelSelector=app=web'
   extmetrics query --server https://127.0.0.1:8443 --ca-file ca.crt --token-file token 'prod/latency?aggregate=max&maxAge=2m'
   extmetrics query -o value requests`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmdutil.Usagef("give a query: %s, e.g. extmetrics query 'default/requests?labelSelector=app=web'", grammar.Grammar)
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runQuery(cmd, &conn, output, args)
 		},
@@ -81,7 +86,7 @@ Exit status: 0 success, 1 a query failed (typed message on stderr), 2 usage erro
 }
 
 func runQuery(cmd *cobra.Command, conn *connflags.Flags, output string, args []string) error {
-	if err := checkOutput(output, "table", "json", "yaml", "value"); err != nil {
+	if err := checkOutput(&output, "table", "json", "yaml", "value"); err != nil {
 		return err
 	}
 	queries := make([]grammar.Query, len(args))

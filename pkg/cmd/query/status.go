@@ -42,9 +42,11 @@ func NewStatusCommand() *cobra.Command {
 group version) and print the latency of the check, the server URL, where the token came from
 (flag, environment, file, kubeconfig, in-cluster), the client certificate's subject and the TLS
 settings. Tokens are never printed. Exit status: 0 online, 1 offline, 2 usage error.`,
+		Example: `  extmetrics status                        # the kubeconfig's cluster: is external.metrics.k8s.io served?
+  extmetrics status --server https://127.0.0.1:8443 --ca-file ca.crt --token dev-token -o yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json", "yaml"); err != nil {
+			if err := checkOutput(&output, "table", "json", "yaml"); err != nil {
 				return err
 			}
 			if err := conn.Validate(); err != nil {
