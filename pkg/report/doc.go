@@ -2,8 +2,9 @@
 // its live events (analysis.Event) into things people and CI systems read.
 //
 //   - WriteJSON: the report as indented JSON that decodes back into
-//     analysis.Report, with readable copies of durations ("intervalText",
-//     "duration", "latencyText") and ranges alongside.
+//     analysis.Report, durations as Go duration strings ("interval": "2s",
+//     "latency", "age"), with "duration" and "range" added for people;
+//     WriteYAML: the same as YAML.
 //   - WriteJUnit: JUnit XML, one <testsuite> per canary and one <testcase> per
 //     metric check ("<metric> step <n>", classname "<namespace>.<canary>"),
 //     failed checks as <failure> with their error kind and message, plus a

@@ -13,10 +13,19 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/analysis"
 )
 
-// The JSON form is analysis.Report exactly as its struct tags define it, plus
-// a few read-only fields for people ("intervalText", "duration",
-// "latencyText"). Decoding the output into analysis.Report ignores those
-// extras, so the document round-trips.
+// The JSON form is analysis.Report as its struct tags and JSON methods
+// define it (durations as Go duration strings: "interval": "2s",
+// "latency": "3ms", "age": "1m0s"), plus a few read-only fields for people
+// ("duration", "range"). Decoding the output into analysis.Report ignores
+// those extras, so the document round-trips.
+
+// canaryFields and checkFields are the analysis types without their
+// MarshalJSON methods (which embedding would promote and so bypass the
+// extras below); the durations are shadowed as strings instead.
+type (
+	canaryFields analysis.CanaryResult
+	checkFields  analysis.Check
+)
 
 type jsonReport struct {
 	analysis.Report
@@ -25,10 +34,10 @@ type jsonReport struct {
 }
 
 type jsonCanary struct {
-	analysis.CanaryResult
-	IntervalText string       `json:"intervalText"`
-	Duration     string       `json:"duration"`
-	Metrics      []jsonMetric `json:"metrics"` // shadows CanaryResult.Metrics
+	canaryFields
+	Interval string       `json:"interval"` // shadows CanaryResult.Interval: one readable form
+	Duration string       `json:"duration"`
+	Metrics  []jsonMetric `json:"metrics"` // shadows CanaryResult.Metrics
 }
 
 type jsonMetric struct {
@@ -38,9 +47,9 @@ type jsonMetric struct {
 }
 
 type jsonCheck struct {
-	analysis.Check
-	LatencyText string `json:"latencyText"`
-	AgeText     string `json:"ageText,omitempty"`
+	checkFields
+	Latency string `json:"latency"`       // shadows Check.Latency: one readable form
+	Age     string `json:"age,omitempty"` // shadows Check.Age (set when Newest is)
 }
 
 // WriteJSON writes r as indented JSON (two spaces, fields in a fixed order,
@@ -59,8 +68,8 @@ func WriteJSON(w io.Writer, r *analysis.Report) error {
 	for ci := range r.Canaries {
 		c := &r.Canaries[ci]
 		jc := jsonCanary{
-			CanaryResult: *c,
-			IntervalText: FormatDuration(c.Interval),
+			canaryFields: canaryFields(*c),
+			Interval:     c.Interval.String(),
 			Duration:     FormatDuration(span(c.Started, c.Finished)),
 			Metrics:      make([]jsonMetric, 0, len(c.Metrics)),
 		}
@@ -82,9 +91,9 @@ func WriteJSON(w io.Writer, r *analysis.Report) error {
 				if err := finite(ch.Min, ch.Max); err != nil {
 					return fmt.Errorf("report: canary %s metric %q step %d: range %w", canaryID(c), m.Name, ch.Step, err)
 				}
-				jk := jsonCheck{Check: ch, LatencyText: FormatDuration(ch.Latency)}
+				jk := jsonCheck{checkFields: checkFields(ch), Latency: ch.Latency.String()}
 				if !ch.Newest.IsZero() {
-					jk.AgeText = FormatAge(ch.Age)
+					jk.Age = ch.Age.String()
 				}
 				jm.Checks = append(jm.Checks, jk)
 			}

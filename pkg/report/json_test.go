@@ -54,12 +54,11 @@ func TestJSONReadableAndStable(t *testing.T) {
 	out := a.String()
 	for _, want := range []string{
 		"\n  \"started\": \"2026-11-27T18:00:00Z\"",
-		`"interval": 30000000000`,
-		`"intervalText": "30s"`,
+		`"interval": "30s"`,
 		`"duration": "3m0s"`,
 		`"run": 4`,
 		`"duration": "2m0s"`,
-		`"latencyText": "3ms"`,
+		`"latency": "3ms"`,
 		`"range": "[0, 1]"`,
 		`"range": "≤ 500"`,
 		`"errorKind": "no-data"`,
@@ -68,6 +67,19 @@ func TestJSONReadableAndStable(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("JSON lacks %s", want)
 		}
+	}
+	for _, gone := range []string{"intervalText", "latencyText", "30000000000"} {
+		if strings.Contains(out, gone) {
+			t.Errorf("JSON has %s: durations have one readable form", gone)
+		}
+	}
+	// It decodes back into analysis.Report, durations included.
+	var back analysis.Report
+	if err := json.Unmarshal(a.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Canaries[0].Interval != r.Canaries[0].Interval || back.Canaries[0].Metrics[0].Checks[0].Latency != r.Canaries[0].Metrics[0].Checks[0].Latency {
+		t.Errorf("round trip: interval %v latency %v", back.Canaries[0].Interval, back.Canaries[0].Metrics[0].Checks[0].Latency)
 	}
 	// The generic form has the same top-level keys in a fixed order.
 	var generic map[string]any

@@ -94,8 +94,8 @@ func TestAnalyzeStaleFailsByDefault(t *testing.T) {
 	if c.Newest.IsZero() || c.Age < time.Hour || c.Age > time.Hour+time.Minute {
 		t.Errorf("newest %v age %v", c.Newest, c.Age)
 	}
-	if !strings.Contains(stdout, `"ageText": "1h0m`) || !strings.Contains(stdout, `"newest": "`) {
-		t.Errorf("JSON lacks newest/ageText:\n%s", stdout)
+	if !strings.Contains(stdout, `"age": "1h0m`) || !strings.Contains(stdout, `"newest": "`) {
+		t.Errorf("JSON lacks newest/age:\n%s", stdout)
 	}
 	if !strings.Contains(stderr, "age=1h0m") {
 		t.Errorf("progress lacks the age:\n%s", stderr)
