@@ -166,6 +166,15 @@ func TestCommandServes(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	// The reload is logged after the new scenario is in place (and after the
+	// memory release), so wait for the line rather than read the logs at once.
+	for !strings.Contains(st.stderr.String(), `"msg":"scenario reloaded"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("reload not logged:\n%s", st.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
 	// Logs are JSON lines without tokens.
 	logs := st.stderr.String()
 	for _, l := range strings.Split(strings.TrimSpace(logs), "\n") {
