@@ -33,10 +33,11 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 //   - TLS: certificate and key go together; plain HTTP takes no TLS
 //     certificate, client CA or write-CA; WriteCAFile only with the generated
 //     certificate.
-//   - Authentication: a server that authenticates nobody — no Tokens and no
-//     ClientCAFile (a client certificate is authentication; AdminToken only
-//     guards the admin API) — listens on loopback only (127.0.0.0/8, ::1,
-//     "localhost").
+//   - Authentication: a server that authenticates nobody — no Tokens, no
+//     ClientCAFile and no RequestHeader (a client certificate or a front
+//     proxy's identity is authentication; AdminToken only guards the admin
+//     API) — listens on loopback only (127.0.0.0/8, ::1, "localhost").
+//     Request-header authentication needs HTTPS.
 //
 // The error joins one *ConfigError per problem.
 func (c Config) Validate() error {
@@ -58,15 +59,20 @@ func (c Config) Validate() error {
 	if c.InsecureHTTP && (c.TLSCertFile != "" || c.TLSKeyFile != "" || c.ClientCAFile != "" || c.WriteCAFile != "") {
 		add("InsecureHTTP", nil, "plain HTTP cannot be combined with TLS certificate, client CA or write-CA settings")
 	}
+	if c.InsecureHTTP && c.RequestHeader.Enabled() {
+		add("RequestHeader", nil, "request-header authentication needs HTTPS (the front proxy's client certificate)")
+	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		add("TLSCertFile", nil, "TLS certificate and key must be given together")
 	}
 	if !c.InsecureHTTP && c.WriteCAFile != "" && c.TLSCertFile != "" {
 		add("WriteCAFile", nil, "write CA: the CA is only known for the generated certificate; with your own certificate give clients your own CA")
 	}
-	authenticated := len(c.Tokens) > 0 || (c.ClientCAFile != "" && !c.InsecureHTTP)
+	// Behind kube-apiserver no token arrives (it strips Authorization):
+	// the front proxy's request headers authenticate there.
+	authenticated := len(c.Tokens) > 0 || (c.ClientCAFile != "" && !c.InsecureHTTP) || (c.RequestHeader.Enabled() && !c.InsecureHTTP)
 	if err == nil && !authenticated && !isLoopback(host) {
-		add("Addr", ErrUnauthenticatedNonLoopback, "%s is not a loopback address: refusing to serve without authentication (give tokens or a client CA)", addr)
+		add("Addr", ErrUnauthenticatedNonLoopback, "%s is not a loopback address: refusing to serve without authentication (give tokens, a client CA or a request-header client CA)", addr)
 	}
 	return errors.Join(errs...)
 }

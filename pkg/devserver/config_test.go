@@ -23,6 +23,8 @@ func TestConfigValidate(t *testing.T) {
 		{"ipv6 loopback without auth", devserver.Config{Addr: "[::1]:0"}, "", ""},
 		{"all interfaces with tokens", devserver.Config{Addr: "0.0.0.0:0", Tokens: tokens}, "", ""},
 		{"all interfaces with a client CA", devserver.Config{Addr: "0.0.0.0:0", ClientCAFile: "ca.pem"}, "", ""},
+		{"all interfaces with request headers", devserver.Config{Addr: "0.0.0.0:0", RequestHeader: devserver.RequestHeaderConfig{ClientCAFile: "front-proxy-ca.pem"}}, "", ""},
+		{"plain HTTP request headers", devserver.Config{InsecureHTTP: true, RequestHeader: devserver.RequestHeaderConfig{ClientCAFile: "front-proxy-ca.pem"}}, "RequestHeader", "needs HTTPS"},
 		{"all interfaces without auth", devserver.Config{Addr: "0.0.0.0:0"}, "Addr", "refusing to serve without authentication"},
 		{"empty host without auth", devserver.Config{Addr: ":8443"}, "Addr", "not a loopback address"},
 		{"admin token is not authentication", devserver.Config{Addr: "10.0.0.1:0", AdminToken: "a"}, "Addr", "refusing"},

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -76,6 +77,13 @@ type Config struct {
 	// the whole process for about a millisecond: meant for a process that
 	// runs one server (the devserver command), not for tests.
 	ReleaseMemory bool
+
+	// RequestHeader turns on front-proxy authentication, for serving
+	// behind kube-apiserver's aggregation layer: the identity in
+	// X-Remote-User/X-Remote-Group is trusted from clients with a verified
+	// front-proxy certificate, logged (who=<user>) and matched against the
+	// "user:"/"group:" rules of Tokens. See docs/devserver.md.
+	RequestHeader RequestHeaderConfig
 }
 
 // Server is a running development External Metrics API server.
@@ -138,6 +146,12 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
 	}
+	if cfg.RequestHeader.Enabled() && !cfg.InsecureHTTP { // Validate refused plain HTTP
+		if auth.rh, err = newRequestHeaderAuth(cfg.RequestHeader); err != nil {
+			return nil, err
+		}
+	}
+	auth.certs = cfg.ClientCAFile != "" && !cfg.InsecureHTTP
 	s := &Server{
 		cfg:     cfg,
 		clk:     cfg.Clock,
@@ -202,13 +216,26 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			s.caPool = x509.NewCertPool()
 			s.caPool.AppendCertsFromPEM(gen.caPEM)
 		}
-		if cfg.ClientCAFile != "" {
+		switch {
+		case cfg.ClientCAFile != "":
 			pool, err := loadCertPool(cfg.ClientCAFile)
 			if err != nil {
 				return nil, fmt.Errorf("client CA: %w", err)
 			}
+			if cfg.RequestHeader.Enabled() && cfg.RequestHeader.ClientCAFile != cfg.ClientCAFile {
+				// The front proxy's certificate must pass the handshake too.
+				data, err := os.ReadFile(cfg.RequestHeader.ClientCAFile)
+				if err != nil {
+					return nil, fmt.Errorf("request-header client CA: %w", err)
+				}
+				pool.AppendCertsFromPEM(data)
+			}
 			tlsConfig.ClientCAs = pool
 			tlsConfig.ClientAuth = tls.RequireAndVerifyClientCert
+		case cfg.RequestHeader.Enabled():
+			// Ask for a certificate, verify it in the request-header
+			// authenticator; clients without one may still use a token.
+			tlsConfig.ClientAuth = tls.RequestClientCert
 		}
 	}
 	if cfg.WriteCAFile != "" {
@@ -269,7 +296,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ReleaseMemory {
 		debug.FreeOSMemory()
 	}
-	s.log.Info("devserver listening", "url", s.url, "profile", cfg.Profile, "auth", s.auth.enabled(),
+	s.log.Info("devserver listening", "url", s.url, "profile", cfg.Profile, "auth", s.auth.describe(),
 		"admin_token", s.auth.hasAdmin, "mtls", cfg.ClientCAFile != "", "ca_file", s.caFile)
 	return s, nil
 }
@@ -324,6 +351,12 @@ func (s *Server) Addr() string {
 	}
 	return s.ln.Addr().String()
 }
+
+// Authentication says which authentication is in force, in one phrase:
+// "bearer tokens (2)", "front-proxy request headers X-Remote-User
+// (certificate front-proxy-client)", "client certificates", or "none: every
+// request is accepted without authentication".
+func (s *Server) Authentication() string { return s.auth.describe() }
 
 // Profile is the profile served.
 func (s *Server) Profile() string { return s.cfg.Profile }

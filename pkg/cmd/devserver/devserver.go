@@ -37,6 +37,7 @@ type options struct {
 	tlsCert        string
 	tlsKey         string
 	clientCA       string
+	requestHeader  devserver.RequestHeaderConfig
 	insecureHTTP   bool
 	logFormat      string
 	logLevel       string
@@ -57,7 +58,7 @@ custom-metrics-apiserver test adapter (cma) or the Datadog Cluster Agent.
 
 Once listening it prints exactly one line to stdout:
 
-  extmetrics devserver listening on https://127.0.0.1:8443 (profile prometheus-adapter, CA /tmp/.../ca.crt)
+  extmetrics devserver listening on https://127.0.0.1:8443 (profile prometheus-adapter, CA /tmp/.../ca.crt, authentication: bearer tokens (1))
 
 The CA file verifies the generated certificate (give --write-ca to choose
 where it goes). SIGHUP, or a change of the scenario file, reloads the
@@ -80,6 +81,11 @@ scenario; a bad file keeps the previous one. See docs/devserver.md.`,
 	f.StringVar(&o.tlsCert, "tls-cert", "", "serving certificate (PEM) instead of a generated one; needs --tls-key")
 	f.StringVar(&o.tlsKey, "tls-key", "", "private key (PEM) of --tls-cert")
 	f.StringVar(&o.clientCA, "client-ca", "", "require client certificates signed by this CA bundle (mTLS)")
+	f.StringVar(&o.requestHeader.ClientCAFile, "requestheader-client-ca-file", "", "trust the user in the request headers of clients with a certificate of this CA (kube-apiserver's front-proxy CA): serving behind the aggregation layer")
+	f.StringSliceVar(&o.requestHeader.AllowedNames, "requestheader-allowed-names", nil, "common names the front-proxy certificate may have (default: any the CA signed)")
+	f.StringSliceVar(&o.requestHeader.UsernameHeaders, "requestheader-username-headers", devserver.DefaultUsernameHeaders, "request headers holding the user name")
+	f.StringSliceVar(&o.requestHeader.GroupHeaders, "requestheader-group-headers", devserver.DefaultGroupHeaders, "request headers holding the groups")
+	f.StringSliceVar(&o.requestHeader.ExtraHeaderPrefixes, "requestheader-extra-headers-prefix", devserver.DefaultExtraHeaderPrefixes, "prefixes of request headers with extra user information (accepted, not used)")
 	f.BoolVar(&o.insecureHTTP, "insecure-http", false, "serve plain HTTP instead of HTTPS")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug (one line per request), info, warn or error")
@@ -101,6 +107,7 @@ func (o *options) config(logger *slog.Logger) (devserver.Config, error) {
 		TLSCertFile:   o.tlsCert,
 		TLSKeyFile:    o.tlsKey,
 		ClientCAFile:  o.clientCA,
+		RequestHeader: o.requestHeader,
 		WriteCAFile:   o.writeCA,
 		Logger:        logger,
 		Seed:          o.seed,
@@ -147,11 +154,12 @@ func (o *options) config(logger *slog.Logger) (devserver.Config, error) {
 
 // configFlags are the flags that set each devserver.Config field.
 var configFlags = map[string]string{
-	"Profile":      "--profile",
-	"Addr":         "--addr",
-	"InsecureHTTP": "--insecure-http",
-	"TLSCertFile":  "--tls-cert/--tls-key",
-	"WriteCAFile":  "--write-ca",
+	"Profile":       "--profile",
+	"Addr":          "--addr",
+	"InsecureHTTP":  "--insecure-http",
+	"TLSCertFile":   "--tls-cert/--tls-key",
+	"WriteCAFile":   "--write-ca",
+	"RequestHeader": "--requestheader-client-ca-file",
 }
 
 // flagErrors words devserver.Config.Validate's errors with the flags.
@@ -161,7 +169,7 @@ func flagErrors(err error) error {
 		var ce *devserver.ConfigError
 		switch {
 		case errors.As(e, &ce) && errors.Is(ce, devserver.ErrUnauthenticatedNonLoopback):
-			out = append(out, fmt.Errorf("--addr: %s; give --token, --tokens-file or --client-ca", ce.Msg))
+			out = append(out, fmt.Errorf("--addr: %s; give --token, --tokens-file, --client-ca or --requestheader-client-ca-file", ce.Msg))
 		case errors.As(e, &ce) && configFlags[ce.Field] != "":
 			out = append(out, fmt.Errorf("%s: %s", configFlags[ce.Field], ce.Msg))
 		default:
@@ -223,9 +231,6 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		defer os.RemoveAll(dir)
 		cfg.WriteCAFile = filepath.Join(dir, "ca.crt")
 	}
-	if len(cfg.Tokens) == 0 {
-		logger.Warn("no --token or --tokens-file: every request is accepted without authentication")
-	}
 
 	// Catch SIGHUP before announcing the server: a script may send it as
 	// soon as it reads the line.
@@ -249,8 +254,11 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	case cfg.TLSCertFile != "":
 		security = "certificate " + cfg.TLSCertFile
 	}
-	if _, err := fmt.Fprintf(stdout, "extmetrics devserver listening on %s (profile %s, %s)\n", s.URL(), s.Profile(), security); err != nil {
+	if _, err := fmt.Fprintf(stdout, "extmetrics devserver listening on %s (profile %s, %s, authentication: %s)\n", s.URL(), s.Profile(), security, s.Authentication()); err != nil {
 		return cmdutil.Failure(err)
+	}
+	if len(cfg.Tokens) == 0 && cfg.ClientCAFile == "" && !cfg.RequestHeader.Enabled() {
+		logger.Warn("no --token, --tokens-file, --client-ca or --requestheader-client-ca-file: every request is accepted without authentication")
 	}
 
 	for {

@@ -21,13 +21,13 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 )
 
-var lineRE = regexp.MustCompile(`^extmetrics devserver listening on (https?://127\.0\.0\.1:\d+) \(profile ([a-z-]+), (CA (\S+)|plain HTTP)\)$`)
+var lineRE = regexp.MustCompile(`^extmetrics devserver listening on (https?://127\.0\.0\.1:\d+) \(profile ([a-z-]+), (CA (\S+)|plain HTTP), authentication: (.+)\)$`)
 
 type started struct {
-	url, profile, caFile string
-	stderr               *lockedBuffer
-	cancel               context.CancelFunc
-	done                 chan error
+	url, profile, caFile, auth string
+	stderr                     *lockedBuffer
+	cancel                     context.CancelFunc
+	done                       chan error
 }
 
 type lockedBuffer struct {
@@ -89,7 +89,7 @@ func start(t *testing.T, args ...string) *started {
 		if m == nil {
 			t.Fatalf("first line %q does not match %s", line, lineRE)
 		}
-		st.url, st.profile, st.caFile = m[1], m[2], m[4]
+		st.url, st.profile, st.caFile, st.auth = m[1], m[2], m[4], m[5]
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no line within 30s\n%s", st.stderr)
 	}
@@ -134,7 +134,7 @@ func TestCommandServes(t *testing.T) {
 	caFile := filepath.Join(dir, "ca.crt")
 	st := start(t, "--scenario", sc, "--token", "cli-token", "--tokens-file", tokens, "--write-ca", caFile,
 		"--profile", "cma", "--log-format", "json", "--log-level", "debug", "--seed", "3", "--reload-interval", "50ms")
-	if st.caFile != caFile || st.profile != "cma" || !strings.HasPrefix(st.url, "https://") {
+	if st.caFile != caFile || st.profile != "cma" || !strings.HasPrefix(st.url, "https://") || st.auth != "bearer tokens (2)" {
 		t.Errorf("line: %+v", st)
 	}
 	code, body := get(t, st, listPath+"requests?labelSelector=app%3Dweb", "cli-token")
