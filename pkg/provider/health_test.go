@@ -59,6 +59,10 @@ func TestHealthOffline(t *testing.T) {
 			w.Write([]byte(`{"kind":"APIGroup","name":"external.metrics.k8s.io","versions":[{"groupVersion":"external.metrics.k8s.io/v1beta1","version":"v1beta1"}]}`))
 			return
 		}
+		if r.URL.Path == "/apis/external.metrics.k8s.io/v1beta1" {
+			w.Write([]byte(`{"kind":"APIResourceList","groupVersion":"external.metrics.k8s.io/v1beta1","resources":[]}`))
+			return
+		}
 		statusHandler(404, "not found")(w, r)
 	})
 	p = newTestProvider(t, srv, Options{})
@@ -82,5 +86,35 @@ func TestList(t *testing.T) {
 	fs.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { statusHandler(404, "not found")(w, r) })
 	if _, err := p.List(context.Background()); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("404 list: %v", err)
+	}
+}
+
+// TestHealthBackendDown: a kube-apiserver lists the group itself but
+// answers 503 for its resource list when the APIService's backend is down;
+// that is offline, with the APIService's condition as the reason.
+func TestHealthBackendDown(t *testing.T) {
+	srv := newFakeServer(t, nil)
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/apis":
+			w.Write([]byte(`{"kind":"APIGroupList","groups":[{"name":"apiregistration.k8s.io","versions":[{"groupVersion":"apiregistration.k8s.io/v1","version":"v1"}]},{"name":"external.metrics.k8s.io","versions":[{"groupVersion":"external.metrics.k8s.io/v1beta1","version":"v1beta1"}]}]}`))
+		case "/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.external.metrics.k8s.io":
+			w.Write([]byte(`{"kind":"APIService","status":{"conditions":[{"type":"Available","status":"False","reason":"FailedDiscoveryCheck","message":"failing or missing response from https://localhost:1/apis/external.metrics.k8s.io/v1beta1: connection refused"}]}}`))
+		default:
+			http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+		}
+	})
+	p := newTestProvider(t, srv, Options{MaxRetries: -1})
+	hr, err := p.Health(context.Background())
+	if hr.Online || !hr.KubeAPIServer || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("%+v %v", hr, err)
+	}
+	for _, want := range []string{"cannot reach the backend of APIService v1beta1.external.metrics.k8s.io", "Available=False: FailedDiscoveryCheck", "connection refused"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error without %q: %v", want, err)
+		}
+	}
+	if fs := srv; fs.hitCount() != 0 {
+		t.Error("health must not query a metric")
 	}
 }

@@ -27,13 +27,17 @@ type StatusOutput struct {
 	// ConnInfo is the structured account Identity, ClientCertSubject and
 	// TLS are worded from.
 	ConnInfo provider.ConnInfo `json:"connInfo"`
+	// Access is set when the server is a kube-apiserver: whether this
+	// identity may list external metrics in --namespace.
+	Access *provider.Access `json:"access,omitempty"`
 }
 
 // NewStatusCommand returns the status command.
 func NewStatusCommand() *cobra.Command {
 	var (
-		conn   connflags.Flags
-		output string
+		conn      connflags.Flags
+		output    string
+		namespace string
 	)
 	c := &cobra.Command{
 		Use:   "status",
@@ -41,8 +45,15 @@ func NewStatusCommand() *cobra.Command {
 		Long: `Check whether the server serves external.metrics.k8s.io/v1beta1 (its discovery lists the
 group version) and print the latency of the check, the server URL, where the token came from
 (flag, environment, file, kubeconfig, in-cluster), the client certificate's subject and the TLS
-settings. Tokens are never printed. Exit status: 0 online, 1 offline, 2 usage error.`,
+settings. Tokens are never printed.
+
+Against a kube-apiserver the check goes as far as the APIService's backend (a backend that
+is down makes the status offline, with the APIService's condition when readable), and a
+SelfSubjectAccessReview says whether this identity may list external metrics in --namespace.
+
+Exit status: 0 online (and allowed), 1 offline or not allowed, 2 usage error.`,
 		Example: `  extmetrics status                        # the kubeconfig's cluster: is external.metrics.k8s.io served?
+  extmetrics status -n shop                # ... and may I list external metrics in namespace shop?
   extmetrics status --server https://127.0.0.1:8443 --ca-file ca.crt --token dev-token -o yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -80,18 +91,28 @@ settings. Tokens are never printed. Exit status: 0 online, 1 offline, 2 usage er
 				st.Error = errMessage(err)
 				st.ErrorKind = provider.ErrorKind(err)
 			}
+			allowed := true
+			if st.Online && hr.KubeAPIServer {
+				acc, aerr := p.AccessReview(commandContext(cmd), namespace)
+				if aerr != nil {
+					acc.Reason = "access review failed: " + errMessage(aerr)
+				}
+				st.Access = &acc
+				allowed = aerr == nil && acc.Allowed
+			}
 			if output == "table" {
 				writeStatus(cmd, st)
 			} else if err := writeStructured(cmd.OutOrStdout(), output, st); err != nil {
 				return cmdutil.Failure(err)
 			}
-			if !st.Online {
+			if !st.Online || !allowed {
 				return cmdutil.Silent(cmdutil.ExitFailure)
 			}
 			return nil
 		},
 	}
 	conn.AddFlags(c.Flags())
+	c.Flags().StringVarP(&namespace, "namespace", "n", "default", "namespace the access review asks about (kube-apiserver only)")
 	c.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
 	return c
 }
@@ -99,8 +120,13 @@ settings. Tokens are never printed. Exit status: 0 online, 1 offline, 2 usage er
 func writeStatus(cmd *cobra.Command, st StatusOutput) {
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 	state := "online (serves external.metrics.k8s.io/v1beta1)"
-	if !st.Online {
+	switch {
+	case !st.Online:
 		state = "OFFLINE"
+	case st.Access != nil && !st.Access.Allowed:
+		state = "online, but " + st.Access.String()
+	case st.Access != nil:
+		state = "online (serves external.metrics.k8s.io/v1beta1; " + st.Access.String() + ")"
 	}
 	fmt.Fprintf(tw, "Server:\t%s\n", st.Server)
 	fmt.Fprintf(tw, "Status:\t%s\n", state)
