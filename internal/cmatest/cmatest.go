@@ -20,6 +20,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
 	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authentication/request/anonymous"
+	"k8s.io/apiserver/pkg/authentication/request/headerrequest"
 	unionauthn "k8s.io/apiserver/pkg/authentication/request/union"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
@@ -52,6 +53,19 @@ type Options struct {
 	// NotFound), as prometheus-adapter does. Without it the answer is an
 	// empty list, as from the library's test-adapter and KEDA.
 	UnknownMetricNotFound bool
+
+	// RequestHeaderCAFile turns on the front-proxy authentication a CMA
+	// server has behind kube-apiserver's aggregation layer (the
+	// --requestheader-* options): X-Remote-User and X-Remote-Group are
+	// trusted from clients presenting a certificate of this CA whose common
+	// name is one of RequestHeaderAllowedNames (any name when empty).
+	RequestHeaderCAFile       string
+	RequestHeaderAllowedNames []string
+	// TLSCertFile and TLSKeyFile replace the generated serving certificate
+	// (behind the aggregator it must name <service>.<namespace>.svc);
+	// ServingCAPEM is then the CA that signed it (CAPEM, RESTConfig).
+	TLSCertFile, TLSKeyFile string
+	ServingCAPEM            []byte
 }
 
 // Server is a running CMA-based External Metrics API server.
@@ -100,11 +114,16 @@ func New(opts Options, dir string) (*Server, error) {
 		return nil, err
 	}
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	if err := os.WriteFile(certFile, certs.certPEM, 0o600); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(keyFile, certs.keyPEM, 0o600); err != nil {
-		return nil, err
+	if opts.TLSCertFile != "" {
+		certFile, keyFile = opts.TLSCertFile, opts.TLSKeyFile
+		certs.caPEM = opts.ServingCAPEM
+	} else {
+		if err := os.WriteFile(certFile, certs.certPEM, 0o600); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(keyFile, certs.keyPEM, 0o600); err != nil {
+			return nil, err
+		}
 	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -112,7 +131,7 @@ func New(opts Options, dir string) (*Server, error) {
 		return nil, err
 	}
 	prov := NewStaticProvider(opts.UnknownMetricNotFound)
-	srv, err := build(ln, certFile, keyFile, prov)
+	srv, err := build(ln, certFile, keyFile, prov, opts)
 	if err != nil {
 		_ = ln.Close()
 		return nil, err
@@ -143,7 +162,7 @@ func New(opts Options, dir string) (*Server, error) {
 // the library's generated definitions), except that the delegated
 // authentication and authorization, which need a kube-apiserver, are
 // replaced by local equivalents (see authn and authz).
-func build(ln net.Listener, certFile, keyFile string, prov *StaticProvider) (*cmaserver.CustomMetricsAdapterServer, error) {
+func build(ln net.Listener, certFile, keyFile string, prov *StaticProvider, opts Options) (*cmaserver.CustomMetricsAdapterServer, error) {
 	o := cmaoptions.NewCustomMetricsAdapterServerOptions()
 	o.SecureServing.Listener = ln
 	o.SecureServing.BindAddress = net.IPv4(127, 0, 0, 1)
@@ -154,6 +173,11 @@ func build(ln net.Listener, certFile, keyFile string, prov *StaticProvider) (*cm
 	o.Authentication.RemoteKubeConfigFileOptional = true
 	o.Authentication.SkipInClusterLookup = true
 	o.Authorization.RemoteKubeConfigFileOptional = true
+	if opts.RequestHeaderCAFile != "" {
+		// The library's defaults name the headers (X-Remote-User, ...).
+		o.Authentication.RequestHeader.ClientCAFile = opts.RequestHeaderCAFile
+		o.Authentication.RequestHeader.AllowedNames = opts.RequestHeaderAllowedNames
+	}
 	o.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openAPIDefinitions, openapinamer.NewDefinitionNamer(cmaserver.Scheme))
 	o.OpenAPIConfig.Info.Title = Name
 	o.OpenAPIConfig.Info.Version = "1.0.0"
@@ -172,7 +196,7 @@ func build(ln net.Listener, certFile, keyFile string, prov *StaticProvider) (*cm
 	if err := o.ApplyTo(cfg); err != nil {
 		return nil, fmt.Errorf("apply options: %w", err)
 	}
-	cfg.Authentication.Authenticator = authn()
+	cfg.Authentication.Authenticator = authn(cfg.Authentication.RequestHeaderConfig)
 	az, err := authz(cfg.Authorization.Authorizer)
 	if err != nil {
 		return nil, err
@@ -192,16 +216,23 @@ func openAPIDefinitions(ref openapicommon.ReferenceCallback) map[string]openapic
 }
 
 // authn is shaped like the delegating authenticator a CMA server builds
-// (authenticatorfactory.DelegatingAuthenticatorConfig): bearer tokens, with
+// (authenticatorfactory.DelegatingAuthenticatorConfig): the front proxy's
+// request headers when configured (rh), bearer tokens, with
 // system:authenticated added, and anonymous for requests without
 // credentials; a token that is refused fails the request (401). The
 // TokenReview webhook is replaced by the one static Token.
-func authn() authenticator.Request {
+func authn(rh *authenticatorfactory.RequestHeaderConfig) authenticator.Request {
 	tokens := authenticatorfactory.NewFromTokens(map[string]*user.DefaultInfo{
 		Token: {Name: "cmatest", UID: "cmatest"},
 	}, nil)
+	var chain []authenticator.Request
+	if rh != nil {
+		chain = append(chain, headerrequest.NewDynamicVerifyOptionsSecure(rh.CAContentProvider.VerifyOptions,
+			rh.AllowedClientNames, rh.UsernameHeaders, rh.UIDHeaders, rh.GroupHeaders, rh.ExtraHeaderPrefixes))
+	}
+	chain = append(chain, group.NewAuthenticatedGroupAdder(tokens))
 	return unionauthn.NewFailOnError(
-		group.NewAuthenticatedGroupAdder(tokens),
+		unionauthn.New(chain...),
 		anonymous.NewAuthenticator([]apiserver.AnonymousAuthCondition(nil)),
 	)
 }
