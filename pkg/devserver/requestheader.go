@@ -45,10 +45,6 @@ type requestHeaderAuth struct {
 }
 
 func newRequestHeaderAuth(c RequestHeaderConfig) (*requestHeaderAuth, error) {
-	pool, err := loadCertPool(c.ClientCAFile)
-	if err != nil {
-		return nil, fmt.Errorf("request-header client CA: %w", err)
-	}
 	canon := func(flag string, hs, def []string) ([]string, error) {
 		if len(hs) == 0 {
 			hs = def
@@ -63,7 +59,8 @@ func newRequestHeaderAuth(c RequestHeaderConfig) (*requestHeaderAuth, error) {
 		}
 		return out, nil
 	}
-	a := &requestHeaderAuth{roots: pool}
+	a := &requestHeaderAuth{}
+	var err error
 	for _, n := range c.AllowedNames {
 		if n = strings.TrimSpace(n); n != "" {
 			a.allowedNames = append(a.allowedNames, n)
@@ -77,6 +74,9 @@ func newRequestHeaderAuth(c RequestHeaderConfig) (*requestHeaderAuth, error) {
 	}
 	if _, err = canon("extra headers prefix", c.ExtraHeaderPrefixes, DefaultExtraHeaderPrefixes); err != nil {
 		return nil, err
+	}
+	if a.roots, err = loadCertPool(c.ClientCAFile); err != nil {
+		return nil, fmt.Errorf("request-header client CA: %w", err)
 	}
 	return a, nil
 }

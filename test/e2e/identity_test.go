@@ -1,12 +1,20 @@
 package e2e_test
 
 import (
+	"bufio"
+	"context"
 	"errors"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	cmddevserver "github.com/extmetrics/extmetrics/pkg/cmd/devserver"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/provider"
 	"github.com/extmetrics/extmetrics/test/e2e/harness"
@@ -54,5 +62,80 @@ func TestDevserverIdentityRules(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("direct request claiming viewer: %d, want 401", resp.StatusCode)
+	}
+}
+
+// TestDevserverCommandBehindAggregator runs the recipe of docs/devserver.md
+// ("Behind a real kube-apiserver") with the real command and its flags, on
+// a non-loopback address (all interfaces): request-header authentication
+// counts as authentication there, and the start-up line says it is in force.
+func TestDevserverCommandBehindAggregator(t *testing.T) {
+	c := cluster.Get(t)
+	dir := t.TempDir()
+	certFile, keyFile, err := c.BackendCert(dir, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scenarioFile := filepath.Join(dir, "scenario.yaml")
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(scenarioFile, []byte("metrics:\n  - name: orders_per_second\n    namespace: shop\n    labels: {app: checkout}\n    value: 12\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rulesFile, []byte("\"user:admin\": [\"*\"]\n\"group:system:masters\": [shop]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := cmddevserver.NewCommand()
+	cmd.SetArgs([]string{"--addr", "0.0.0.0:0", "--scenario", scenarioFile, "--tls-cert", certFile, "--tls-key", keyFile,
+		"--requestheader-client-ca-file", c.FrontProxyCAFile(), "--requestheader-allowed-names", harness.FrontProxyClientName,
+		"--tokens-file", rulesFile, "--log-level", "debug"})
+	pr, pw := io.Pipe()
+	logs := &syncBuffer{}
+	cmd.SetOut(pw)
+	cmd.SetErr(logs)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { err := cmd.ExecuteContext(ctx); pw.Close(); done <- err }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("devserver command did not stop")
+		}
+	})
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		if sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	var line string
+	select {
+	case line = <-lines:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no start-up line\n%s", logs)
+	}
+	const want = "authentication: front-proxy request headers X-Remote-User (certificate front-proxy-client); namespace rules for 1 users, 1 groups)"
+	if !strings.HasSuffix(line, want) {
+		t.Fatalf("start-up line %q does not end with %q\n%s", line, want, logs)
+	}
+	m := regexp.MustCompile(`listening on https://127\.0\.0\.1:(\d+) `).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("no URL in %q", line)
+	}
+	port, _ := strconv.Atoi(m[1])
+	if err := c.RegisterExternalMetrics(ctx, harness.Backend{Port: port}); err != nil {
+		t.Fatalf("%v\n%s", err, logs)
+	}
+	list := kubectlList(t, c, nsPath+"shop/orders_per_second?labelSelector=app%3Dcheckout")
+	if len(list.Items) != 1 || list.Items[0].Value.String() != "12" {
+		t.Errorf("through the aggregator: %+v", list)
+	}
+	if !strings.Contains(logs.String(), "who=admin") {
+		t.Errorf("devserver log without who=admin:\n%s", logs)
 	}
 }
