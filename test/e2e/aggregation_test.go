@@ -3,8 +3,10 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
@@ -28,16 +30,28 @@ func kubectlList(t *testing.T, c *harness.Cluster, path string) v1beta1.External
 	return list
 }
 
-// apiResources runs kubectl api-resources for the external metrics group.
-func apiResources(t *testing.T, c *harness.Cluster) string {
+// apiResources runs kubectl api-resources for the external metrics group
+// until its output contains want (kube-apiserver refreshes its aggregated
+// discovery from a new backend asynchronously), for at most 30 s; it
+// returns the last output.
+func apiResources(t *testing.T, c *harness.Cluster, want string) string {
 	t.Helper()
-	out, stderr, err := c.Kubectl(context.Background(), "api-resources", "--api-group=external.metrics.k8s.io", "--cached=false")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.TrimSpace(stderr) != "" {
-		t.Errorf("kubectl api-resources complained:\n%s", stderr)
-	}
+	var out string
+	_ = eventually(30*time.Second, func() error {
+		var stderr string
+		var err error
+		out, stderr, err = c.Kubectl(context.Background(), "api-resources", "--api-group=external.metrics.k8s.io", "--cached=false")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSpace(stderr) != "" {
+			t.Errorf("kubectl api-resources complained:\n%s", stderr)
+		}
+		if !strings.Contains(out, want) {
+			return errors.New("not listed yet")
+		}
+		return nil
+	})
 	return out
 }
 
@@ -49,13 +63,14 @@ func TestKubectlThroughAggregator(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run(devserver.ProfilePrometheusAdapter, func(t *testing.T) {
-		a := startAggregated(t, c, devserver.ProfilePrometheusAdapter)
-		a.set(t, "default", "http_requests_per_second", map[string]string{"app": "web", "track": "canary"}, "250m")
+		a := startAggregated(t, c, devserver.ProfilePrometheusAdapter, func(a *aggregated) {
+			a.set(t, "default", "http_requests_per_second", map[string]string{"app": "web", "track": "canary"}, "250m")
+		})
 		list := kubectlList(t, c, nsPath+"default/http_requests_per_second?labelSelector=app%3Dweb")
 		if len(list.Items) != 1 || list.Items[0].Value.String() != "250m" || list.Items[0].MetricLabels["track"] != "canary" {
 			t.Errorf("list: %+v", list)
 		}
-		if out := apiResources(t, c); !strings.Contains(out, "http_requests_per_second") || !strings.Contains(out, "external.metrics.k8s.io/v1beta1") {
+		if out := apiResources(t, c, "http_requests_per_second"); !strings.Contains(out, "http_requests_per_second") || !strings.Contains(out, "external.metrics.k8s.io/v1beta1") {
 			t.Errorf("api-resources:\n%s", out)
 		}
 		// The devserver knows who asked: the front proxy's X-Remote-User.
@@ -70,8 +85,9 @@ func TestKubectlThroughAggregator(t *testing.T) {
 	})
 
 	t.Run(devserver.ProfileCMA, func(t *testing.T) {
-		a := startAggregated(t, c, devserver.ProfileCMA)
-		a.set(t, "team-a", "queue_depth", map[string]string{"queue": "orders"}, "17")
+		startAggregated(t, c, devserver.ProfileCMA, func(a *aggregated) {
+			a.set(t, "team-a", "queue_depth", map[string]string{"queue": "orders"}, "17")
+		})
 		list := kubectlList(t, c, nsPath+"team-a/queue_depth")
 		if len(list.Items) != 1 || list.Items[0].Value.String() != "17" {
 			t.Errorf("list: %+v", list)
@@ -80,19 +96,20 @@ func TestKubectlThroughAggregator(t *testing.T) {
 		if list := kubectlList(t, c, nsPath+"team-a/no_such_metric"); len(list.Items) != 0 {
 			t.Errorf("unknown metric: %+v", list)
 		}
-		if out := apiResources(t, c); !strings.Contains(out, "queue_depth") {
+		if out := apiResources(t, c, "queue_depth"); !strings.Contains(out, "queue_depth") {
 			t.Errorf("api-resources:\n%s", out)
 		}
 	})
 
 	t.Run(devserver.ProfileDatadog, func(t *testing.T) {
-		a := startAggregated(t, c, devserver.ProfileDatadog)
-		a.set(t, "default", "datadogmetric@prod:checkout-errors", nil, "0.02")
+		startAggregated(t, c, devserver.ProfileDatadog, func(a *aggregated) {
+			a.set(t, "default", "datadogmetric@prod:checkout-errors", nil, "0.02")
+		})
 		list := kubectlList(t, c, nsPath+"default/datadogmetric@prod:checkout-errors")
 		if len(list.Items) != 1 || list.Items[0].Value.String() != "20m" {
 			t.Errorf("list: %+v", list)
 		}
-		if out := apiResources(t, c); !strings.Contains(out, "datadogmetric@prod:checkout-errors") {
+		if out := apiResources(t, c, "datadogmetric@prod:checkout-errors"); !strings.Contains(out, "datadogmetric@prod:checkout-errors") {
 			t.Errorf("api-resources:\n%s", out)
 		}
 		// The Cluster Agent answers a missing DatadogMetric with 500.
@@ -132,7 +149,9 @@ func TestKubectlThroughAggregator(t *testing.T) {
 		// nothing, for the library (see internal/cmatest's parity test).
 		// It must still run cleanly; the legacy resource list, proxied to
 		// the backend, lists the metric.
-		if out := apiResources(t, c); strings.Contains(out, "kafka_lag") {
+		if out, stderr, err := c.Kubectl(ctx, "api-resources", "--api-group=external.metrics.k8s.io", "--cached=false"); err != nil || strings.TrimSpace(stderr) != "" {
+			t.Errorf("kubectl api-resources: %v\n%s", err, stderr)
+		} else if strings.Contains(out, "kafka_lag") {
 			t.Logf("custom-metrics-apiserver now shows in kubectl api-resources (update internal/cmatest's parity test):\n%s", out)
 		}
 		out, _, err := c.Kubectl(ctx, "get", "--raw", "/apis/external.metrics.k8s.io/v1beta1")

@@ -65,13 +65,16 @@ type aggregated struct {
 // APIService's Service name, signed by the cluster CA, and request-header
 // authentication trusting the aggregator's front-proxy certificate. It
 // returns once the APIService is Available.
-func startAggregated(t *testing.T, c *harness.Cluster, profile string) *aggregated {
+func startAggregated(t *testing.T, c *harness.Cluster, profile string, before ...func(*aggregated)) *aggregated {
 	t.Helper()
-	return startAggregatedWith(t, c, profile, map[string][]string{})
+	return startAggregatedWith(t, c, profile, map[string][]string{}, before...)
 }
 
-// startAggregatedWith is startAggregated with tokens-file rules.
-func startAggregatedWith(t *testing.T, c *harness.Cluster, profile string, rules map[string][]string) *aggregated {
+// startAggregatedWith is startAggregated with tokens-file rules. The before
+// functions run before the APIService is registered: series set there are
+// in the discovery document kube-apiserver fetches from the new backend
+// (it does not re-fetch it on every request).
+func startAggregatedWith(t *testing.T, c *harness.Cluster, profile string, rules map[string][]string, before ...func(*aggregated)) *aggregated {
 	t.Helper()
 	certFile, keyFile, err := c.BackendCert(t.TempDir(), "", "")
 	if err != nil {
@@ -94,6 +97,9 @@ func startAggregatedWith(t *testing.T, c *harness.Cluster, profile string, rules
 	a.start(t)
 	cfg.Addr = a.s.Addr()
 	a.cfg = cfg
+	for _, f := range before {
+		f(a)
+	}
 	if err := c.RegisterExternalMetrics(context.Background(), harness.Backend{Port: a.port}); err != nil {
 		t.Fatal(err)
 	}

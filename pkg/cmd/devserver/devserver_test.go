@@ -249,7 +249,7 @@ func TestCommandUsageErrors(t *testing.T) {
 		{[]string{"--insecure-http", "--write-ca", "x"}, "--insecure-http"},
 		{[]string{"--client-ca", filepath.Join(dir, "none.pem")}, "client CA"},
 		{[]string{"--requestheader-client-ca-file", filepath.Join(dir, "none.pem")}, "request-header client CA"},
-		{[]string{"--insecure-http", "--requestheader-client-ca-file", bad}, "--insecure-http"},
+		{[]string{"--insecure-http", "--requestheader-client-ca-file", bad}, "needs HTTPS"},
 		{[]string{"--requestheader-client-ca-file", bad, "--requestheader-username-headers", "X Bad"}, "invalid header name"},
 		{[]string{"--datadog-max-age", "0s"}, "--datadog-max-age"},
 		{[]string{"--reload-interval", "-1s"}, "--reload-interval"},

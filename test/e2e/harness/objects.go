@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,7 +147,44 @@ spec:
 	if b.NoWait {
 		return nil
 	}
-	return c.WaitExternalMetrics(ctx, true, 60*time.Second)
+	if err := c.WaitExternalMetrics(ctx, true, 60*time.Second); err != nil {
+		return err
+	}
+	// The proxy learns of the change through its own informer: wait until
+	// a request through kube-apiserver reaches a backend.
+	return c.waitProxied(ctx, 30*time.Second)
+}
+
+// waitProxied polls GET /apis/external.metrics.k8s.io/v1beta1 as the admin
+// until kube-apiserver proxies it to a backend that answers 200.
+func (c *Cluster) waitProxied(ctx context.Context, timeout time.Duration) error {
+	hc, err := c.httpClient(c.tokens[AdminUser])
+	if err != nil {
+		return err
+	}
+	defer hc.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last string
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/apis/external.metrics.k8s.io/v1beta1", nil)
+		resp, err := hc.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("APIService %s is Available but requests through kube-apiserver do not reach the backend: %s", ExternalMetricsAPIService, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // UnregisterExternalMetrics deletes the APIService (the Service stays).
