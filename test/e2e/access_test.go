@@ -95,6 +95,15 @@ func TestBackendDown(t *testing.T) {
 		t.Fatalf("backend down: want unavailable with status 503, got %v", err)
 	}
 
+	// Flagger's IsOnline follows the request to the backend too, and says why.
+	fp, err := provider.NewForFlagger("", false, nil, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := fp.IsOnline(); ok || !errors.Is(err, provider.ErrUnavailable) || !strings.Contains(errString(err), "cannot reach the backend of APIService v1beta1.external.metrics.k8s.io") {
+		t.Errorf("IsOnline with the backend down: %v, %v", ok, err)
+	}
+
 	// A canary check fails on it (the MetricTemplate has no address).
 	code, out, errOut := runCLI(t, "analyze", "-f", analyzeFile(t), "--once", "--kubeconfig", c.AdminKubeconfig(), "--timeout", "20s")
 	if code != 1 || !strings.Contains(out+errOut, "unavailable") {
