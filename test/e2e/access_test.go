@@ -159,7 +159,8 @@ spec:
 
 // TestServiceAccountToken: a service-account token minted with the
 // TokenRequest API works as the provider credential through kube-apiserver;
-// once the service account is deleted the same token is unauthorized.
+// an expired one is unauthorized, and once the service account is deleted
+// the TokenRequest token is unauthorized too.
 func TestServiceAccountToken(t *testing.T) {
 	c := cluster.Get(t)
 	isolate(t)
@@ -195,6 +196,28 @@ func TestServiceAccountToken(t *testing.T) {
 		t.Errorf("token file: %v", err)
 	}
 
+	// Expiry: the same service account's token signed with the cluster's
+	// key, valid now, works; one that expired a minute ago is unauthorized.
+	now := time.Now()
+	fresh, err := c.SignServiceAccountToken(ctx, "canary-ops", "analyzer", now.Add(-time.Minute), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := query(t, base, provider.Spec{SecretData: map[string][]byte{provider.SecretKeyToken: []byte(fresh)}}, provider.Options{}, orderQuery); err != nil {
+		t.Fatalf("self-signed token, valid now: %v", err)
+	}
+	expired, err := c.SignServiceAccountToken(ctx, "canary-ops", "analyzer", now.Add(-2*time.Hour), now.Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = query(t, base, provider.Spec{SecretData: map[string][]byte{provider.SecretKeyToken: []byte(expired)}}, provider.Options{}, orderQuery)
+	if provider.ErrorKind(err) != "unauthorized" {
+		t.Errorf("expired token: want kind unauthorized, got %v", err)
+	} else if strings.Contains(err.Error(), expired) {
+		t.Errorf("the error shows the token: %v", err)
+	}
+
+	// Revocation: deleting the service account invalidates its tokens.
 	if err := c.DeleteServiceAccount(ctx, "canary-ops", "analyzer"); err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,8 @@
 // programs on free ports, with --endpoint-reconciler-type=none.
 //
 // A Cluster gives client-go configs and kubeconfigs per user, runs the real
-// kubectl, applies YAML, mints service-account tokens (TokenRequest) and
+// kubectl, applies YAML, mints service-account tokens (TokenRequest, or
+// SignServiceAccountToken for any validity window, expired included) and
 // registers the APIService v1beta1.external.metrics.k8s.io for a backend on
 // localhost through an ExternalName Service (RegisterExternalMetrics,
 // BackendCert). StartT and Shared tie a cluster to tests: logs are printed
