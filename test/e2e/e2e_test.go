@@ -8,14 +8,13 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/extmetrics/extmetrics/internal/testenv"
 	"github.com/extmetrics/extmetrics/pkg/cmd"
-	"github.com/extmetrics/extmetrics/pkg/cmd/connflags"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/test/e2e/harness"
 )
@@ -29,19 +28,9 @@ func TestMain(m *testing.M) { os.Exit(cluster.Main(m)) }
 const nsPath = "/apis/external.metrics.k8s.io/v1beta1/namespaces/"
 
 // isolate keeps the machine's kubeconfig, a pod's service account and
-// EXTMETRICS_* variables out of the CLI under test.
-func isolate(t *testing.T) {
-	t.Helper()
-	for _, e := range []string{connflags.EnvServer, connflags.EnvKubeconfig, connflags.EnvContext, connflags.EnvToken,
-		connflags.EnvTokenFile, connflags.EnvCAFile, connflags.EnvClientCert, connflags.EnvClientKey,
-		connflags.EnvInsecure, connflags.EnvTimeout} {
-		t.Setenv(e, "")
-		os.Unsetenv(e)
-	}
-	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "absent"))
-	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	t.Setenv("KUBERNETES_SERVICE_PORT", "")
-}
+// EXTMETRICS_* variables out of the CLI under test (call it after
+// cluster.Get: EXTMETRICS_E2E_* are cleared too).
+func isolate(t *testing.T) { testenv.Isolate(t) }
 
 // runCLI runs the extmetrics command line in-process.
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
