@@ -20,6 +20,16 @@ import (
 // DefaultKubeAPIServerVersion is the kube-apiserver the harness builds.
 const DefaultKubeAPIServerVersion = "v1.37.2"
 
+// GoEtcdVersion is the etcd built from go.etcd.io/etcd/server/v3 when
+// Debian's etcd-server package cannot be had (EtcdSource "go").
+const GoEtcdVersion = "v3.6.16"
+
+// Where etcd comes from (BinaryOptions.EtcdSource).
+const (
+	EtcdFromDebian = "debian" // apt-get download etcd-server + dpkg-deb -x
+	EtcdFromGo     = "go"     // go build go.etcd.io/etcd/server/v3@GoEtcdVersion
+)
+
 // Environment variables that point the harness at binaries you already have
 // (they are used as they are, not copied into the cache).
 const (
@@ -58,6 +68,10 @@ type BinaryOptions struct {
 	// EtcdVersion ("3.4.23") picks a cached etcd; "" takes any cached one,
 	// else Debian's etcd-server package.
 	EtcdVersion string
+	// EtcdSource is where a missing etcd comes from: EtcdFromDebian,
+	// EtcdFromGo, or "" for Debian's package and, when that fails (no
+	// apt-get, no such package), a build from the module proxy.
+	EtcdSource string
 	// Log receives progress lines (builds, downloads, waits); default os.Stderr.
 	Log io.Writer
 }
@@ -223,7 +237,61 @@ func ensureEtcd(ctx context.Context, opts BinaryOptions) (string, string, error)
 	if bin, v := findCachedEtcd(ctx, opts); bin != "" {
 		return bin, v, nil
 	}
-	return unpackDebianEtcd(ctx, opts)
+	switch opts.EtcdSource {
+	case EtcdFromDebian:
+		return unpackDebianEtcd(ctx, opts)
+	case EtcdFromGo:
+		return buildGoEtcd(ctx, opts)
+	case "":
+		bin, v, err := unpackDebianEtcd(ctx, opts)
+		if err == nil {
+			return bin, v, nil
+		}
+		fmt.Fprintf(opts.Log, "harness: Debian's etcd-server: %v\nharness: building etcd %s from the module proxy instead\n", err, GoEtcdVersion)
+		bin, v, gerr := buildGoEtcd(ctx, opts)
+		if gerr != nil {
+			return "", "", fmt.Errorf("Debian's etcd-server: %v; building etcd %s: %w", err, GoEtcdVersion, gerr)
+		}
+		return bin, v, nil
+	}
+	return "", "", fmt.Errorf("unknown etcd source %q (want %q or %q)", opts.EtcdSource, EtcdFromDebian, EtcdFromGo)
+}
+
+// buildGoEtcd builds etcd's server (go.etcd.io/etcd/server/v3, whose module
+// root is its main package) in a throwaway module, as for kube-apiserver.
+func buildGoEtcd(ctx context.Context, opts BinaryOptions) (string, string, error) {
+	goBin, err := goTool()
+	if err != nil {
+		return "", "", err
+	}
+	work, err := os.MkdirTemp(opts.CacheDir, ".build-etcd-")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.RemoveAll(work)
+	goMod := "module etcdbuild\n\ngo 1.26.0\n\nrequire go.etcd.io/etcd/server/v3 " + GoEtcdVersion + "\n"
+	if err := os.WriteFile(filepath.Join(work, "go.mod"), []byte(goMod), 0o644); err != nil {
+		return "", "", err
+	}
+	fmt.Fprintf(opts.Log, "harness: building etcd %s from the module proxy into %s\n", GoEtcdVersion, opts.CacheDir)
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, goBin, "build", "-o", filepath.Join(work, "etcd"), "go.etcd.io/etcd/server/v3")
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", "", fmt.Errorf("go build go.etcd.io/etcd/server/v3@%s: %v\n%s", GoEtcdVersion, err, tail(string(out), 40))
+	}
+	v := versionOf(ctx, filepath.Join(work, "etcd"), `etcd Version: (\S+)`)
+	if v == "" {
+		return "", "", fmt.Errorf("built etcd %s reports no version", GoEtcdVersion)
+	}
+	dir := filepath.Join(opts.CacheDir, "etcd-v"+v)
+	if err := install(filepath.Join(work, "etcd"), dir, "etcd", "go.etcd.io/etcd/server/v3@"+GoEtcdVersion+"\n"); err != nil {
+		return "", "", err
+	}
+	fmt.Fprintf(opts.Log, "harness: built etcd %s in %s\n", v, time.Since(start).Round(time.Second))
+	return filepath.Join(dir, "etcd"), v, nil
 }
 
 // findCachedEtcd returns the cached etcd of the wanted version, or the

@@ -5,7 +5,8 @@
 // kube-apiserver is built from the Go module proxy in a throwaway module
 // (k8s.io/kubernetes with every staging module replaced by its v0 version,
 // GOFLAGS=-mod=mod, version ldflags); etcd is Debian's etcd-server package,
-// unpacked with apt-get download and dpkg-deb -x. Both are cached outside
+// unpacked with apt-get download and dpkg-deb -x, or, where that cannot be
+// had, built from go.etcd.io/etcd/server/v3 (GoEtcdVersion). Both are cached outside
 // the repository under ${XDG_CACHE_HOME:-$HOME/.cache}/extmetrics/e2e/
 // <name>-<version>/, behind a file lock so parallel test processes build
 // once (EnsureBinaries). Start generates a PKI (cluster CA, serving

@@ -20,6 +20,7 @@ func main() {
 	var opts harness.BinaryOptions
 	flag.StringVar(&opts.CacheDir, "cache-dir", "", "cache directory (default ${XDG_CACHE_HOME:-$HOME/.cache}/extmetrics/e2e)")
 	flag.StringVar(&opts.KubeAPIServerVersion, "kube-apiserver-version", harness.DefaultKubeAPIServerVersion, "kube-apiserver version to build")
+	flag.StringVar(&opts.EtcdSource, "etcd-source", "", "where a missing etcd comes from: debian, go, or empty for Debian's package and else a Go build")
 	timeout := flag.Duration("timeout", time.Hour, "give up after this long")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
