@@ -410,6 +410,10 @@ func TestQueryPlainHTTP(t *testing.T) {
 	if !strings.Contains(errs, "WARNING: credentials (token) are sent over plain http:// to metrics.invalid") || strings.Contains(errs, "s3cret-token") {
 		t.Fatalf("no warning: %s", errs)
 	}
+	_, out, _ := run(t, "status", "--server", "http://metrics.invalid", "--token", "s3cret-token", "--timeout", "2s")
+	if !strings.Contains(out, "WARNING:") || !strings.Contains(out, "sent over plain http:// to metrics.invalid") || strings.Contains(out, "s3cret-token") {
+		t.Fatalf("status shows no warning: %s", out)
+	}
 }
 
 func TestQueryCLIEdges(t *testing.T) {

@@ -139,6 +139,9 @@ func writeStatus(cmd *cobra.Command, st StatusOutput) {
 		fmt.Fprintf(tw, "Client certificate:\t%s\n", st.ClientCertSubject)
 	}
 	fmt.Fprintf(tw, "TLS:\t%s\n", st.TLS)
+	if st.ConnInfo.Warning != "" {
+		fmt.Fprintf(tw, "WARNING:\t%s\n", st.ConnInfo.Warning)
+	}
 	fmt.Fprintf(tw, "Base config:\t%s\n", st.Connection.Base)
 	fmt.Fprintf(tw, "Server from:\t%s\n", st.Connection.Server)
 	tw.Flush()
