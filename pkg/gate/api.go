@@ -1,0 +1,321 @@
+package gate
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+func promhttpHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// CheckBody is the JSON body of POST /v1/check.
+type CheckBody struct {
+	Provider    string            `json:"provider,omitempty"`
+	Query       string            `json:"query,omitempty"`
+	TemplateRef string            `json:"templateRef,omitempty"`
+	Namespace   string            `json:"namespace,omitempty"`
+	Name        string            `json:"name,omitempty"`
+	Target      string            `json:"target,omitempty"`
+	Service     string            `json:"service,omitempty"`
+	Ingress     string            `json:"ingress,omitempty"`
+	Route       string            `json:"route,omitempty"`
+	Interval    string            `json:"interval,omitempty"`
+	Variables   map[string]string `json:"variables,omitempty"`
+	Min         *float64          `json:"min,omitempty"`
+	Max         *float64          `json:"max,omitempty"`
+
+	// Address is refused: the gate never sends a request to an address a
+	// caller chose (no SSRF). Present only to say so clearly.
+	Address *json.RawMessage `json:"address,omitempty"`
+}
+
+// FlaggerPayload is the body Flagger POSTs to a webhook
+// (flagger.app/v1beta1 CanaryWebhookPayload).
+type FlaggerPayload struct {
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace"`
+	Phase     string            `json:"phase"`
+	Checksum  string            `json:"checksum"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+}
+
+// Metadata keys of the Flagger webhook.
+var flaggerKeys = []string{"templateRef", "provider", "query", "min", "max", "interval", "target", "service", "ingress", "route", "variables.<key>"}
+
+// Query parameters of the Argo Rollouts endpoint.
+var argoKeys = []string{"template", "provider", "query", "namespace", "name", "target", "service", "ingress", "route", "interval", "variables.<key>"}
+
+const rawAddressMsg = "a raw address is refused: the gate only queries providers named in its --config and the addresses of MetricTemplates in the cluster"
+
+func (g *Gate) serveCheck(w http.ResponseWriter, r *http.Request) {
+	if !allow(w, r, http.MethodPost) {
+		return
+	}
+	var body CheckBody
+	if err := decodeJSON(w, r, &body, true); err != nil {
+		g.writeResult(w, g.refuse("check", err))
+		return
+	}
+	if body.Address != nil {
+		g.writeResult(w, g.refuse("check", badRequest(rawAddressMsg)))
+		return
+	}
+	res := g.Check(r.Context(), Request{
+		Endpoint: "check", Provider: body.Provider, Query: body.Query, TemplateRef: body.TemplateRef,
+		Name: body.Name, Namespace: body.Namespace, Target: body.Target, Service: body.Service,
+		Ingress: body.Ingress, Route: body.Route, Interval: body.Interval, Variables: body.Variables,
+		Min: body.Min, Max: body.Max, NeedRange: true, ReadCanary: body.Name != "" && body.TemplateRef != "",
+	})
+	g.writeResult(w, res)
+}
+
+func (g *Gate) writeResult(w http.ResponseWriter, res *Result) {
+	status := http.StatusOK
+	if res.Verdict != VerdictPass {
+		status = statusFor(res.ErrorKind)
+	}
+	writeJSON(w, status, res)
+}
+
+// refuse is a Result for a request that never became a check (bad body),
+// counted and logged like one.
+func (g *Gate) refuse(endpoint string, err error) *Result {
+	res := &Result{Verdict: VerdictError, ErrorKind: errorKind(err), Error: oneLine(errorMessage(err), MaxReasonBytes), Latency: "0s"}
+	g.metrics.check(endpoint, res, 0)
+	g.log.Info("check", "endpoint", endpoint, "verdict", res.Verdict, "errorKind", res.ErrorKind, "error", res.Error)
+	return res
+}
+
+func (g *Gate) serveFlagger(w http.ResponseWriter, r *http.Request) {
+	if !allow(w, r, http.MethodPost) {
+		return
+	}
+	var p FlaggerPayload
+	if err := decodeJSON(w, r, &p, false); err != nil {
+		res := g.refuse("flagger", err)
+		writeText(w, flaggerStatusFor(res.ErrorKind), res.Reason())
+		return
+	}
+	req, err := flaggerRequest(&p)
+	if err != nil {
+		res := g.refuse("flagger", err)
+		writeText(w, flaggerStatusFor(res.ErrorKind), res.Reason())
+		return
+	}
+	res := g.Check(r.Context(), req)
+	if res.Verdict == VerdictPass {
+		writeJSON(w, http.StatusOK, res)
+		return
+	}
+	writeText(w, flaggerStatusFor(res.ErrorKind), res.Reason())
+}
+
+// flaggerRequest turns Flagger's payload into a Request; unknown metadata
+// keys are refused (a typo must not turn a check off).
+func flaggerRequest(p *FlaggerPayload) (Request, error) {
+	req := Request{Endpoint: "flagger", Name: p.Name, Namespace: p.Namespace, ReadCanary: true, NeedRange: true}
+	if p.Name == "" || p.Namespace == "" {
+		return req, badRequest("the payload needs name and namespace (Flagger sends them)")
+	}
+	var unknown []string
+	for k, v := range p.Metadata {
+		var err error
+		switch {
+		case k == "templateRef":
+			req.TemplateRef = strings.TrimSpace(v)
+		case k == "provider":
+			req.Provider = strings.TrimSpace(v)
+		case k == "query":
+			req.Query = v
+		case k == "min":
+			req.Min, err = parseBound(k, v)
+		case k == "max":
+			req.Max, err = parseBound(k, v)
+		case k == "interval":
+			req.Interval = v
+		case k == "target":
+			req.Target = v
+		case k == "service":
+			req.Service = v
+		case k == "ingress":
+			req.Ingress = v
+		case k == "route":
+			req.Route = v
+		case k == "address" || k == "server" || k == "url":
+			err = badRequest("metadata." + k + ": " + rawAddressMsg)
+		case strings.HasPrefix(k, "variables.") && len(k) > len("variables."):
+			if req.Variables == nil {
+				req.Variables = map[string]string{}
+			}
+			req.Variables[strings.TrimPrefix(k, "variables.")] = v
+		default:
+			unknown = append(unknown, k)
+		}
+		if err != nil {
+			return req, err
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return req, badRequest(fmt.Sprintf("unknown metadata key(s) %s (known: %s)", strings.Join(quoteAll(unknown), ", "), strings.Join(flaggerKeys, ", ")))
+	}
+	return req, nil
+}
+
+func quoteAll(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = strconv.Quote(v)
+	}
+	return out
+}
+
+func parseBound(k, v string) (*float64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil {
+		return nil, badRequest(fmt.Sprintf("metadata.%s: %q is not a number", k, v))
+	}
+	return &f, nil
+}
+
+func (g *Gate) serveArgo(w http.ResponseWriter, r *http.Request) {
+	if !allow(w, r, http.MethodGet) {
+		return
+	}
+	req, err := argoRequest(r.URL.Query())
+	if err != nil {
+		g.writeResult(w, g.refuse("argo", err))
+		return
+	}
+	res := g.Check(r.Context(), req)
+	if res.Value == nil || res.Verdict == VerdictError {
+		g.writeResult(w, res)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func argoRequest(q url.Values) (Request, error) {
+	req := Request{Endpoint: "argo"}
+	var unknown []string
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return req, badRequest(fmt.Sprintf("parameter %q given %d times", k, len(vs)))
+		}
+		v := vs[0]
+		switch {
+		case k == "template":
+			req.TemplateRef = strings.TrimSpace(v)
+		case k == "provider":
+			req.Provider = strings.TrimSpace(v)
+		case k == "query":
+			req.Query = v
+		case k == "namespace":
+			req.Namespace = v
+		case k == "name":
+			req.Name = v
+		case k == "target":
+			req.Target = v
+		case k == "service":
+			req.Service = v
+		case k == "ingress":
+			req.Ingress = v
+		case k == "route":
+			req.Route = v
+		case k == "interval":
+			req.Interval = v
+		case k == "address" || k == "server" || k == "url":
+			return req, badRequest("parameter " + k + ": " + rawAddressMsg)
+		case strings.HasPrefix(k, "variables.") && len(k) > len("variables."):
+			if req.Variables == nil {
+				req.Variables = map[string]string{}
+			}
+			req.Variables[strings.TrimPrefix(k, "variables.")] = v
+		default:
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return req, badRequest(fmt.Sprintf("unknown parameter(s) %s (known: %s)", strings.Join(quoteAll(unknown), ", "), strings.Join(argoKeys, ", ")))
+	}
+	return req, nil
+}
+
+func allow(w http.ResponseWriter, r *http.Request, method string) bool {
+	if r.Method == method {
+		return true
+	}
+	w.Header().Set("Allow", method)
+	writeText(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: use "+method)
+	return false
+}
+
+// decodeJSON reads at most MaxBodyBytes of JSON into v.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any, strict bool) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return badRequest(fmt.Sprintf("request body larger than %d bytes", MaxBodyBytes))
+		}
+		return badRequest("reading the request body: " + err.Error())
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return badRequest("empty request body: want a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return badRequest(fmt.Sprintf("request body: invalid JSON at byte %d: %v", se.Offset, err))
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return badRequest("request body: invalid JSON: it ends early")
+		case errors.As(err, &te):
+			return badRequest(fmt.Sprintf("request body: field %q: want %s, got JSON %s", te.Field, te.Type, te.Value))
+		}
+		return badRequest("request body: " + err.Error())
+	}
+	if dec.More() {
+		return badRequest("request body: more than one JSON value")
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		writeText(w, http.StatusInternalServerError, "encoding the answer: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(b.Bytes())
+}
+
+func writeText(w http.ResponseWriter, status int, s string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	io.WriteString(w, oneLine(s, MaxReasonBytes+64))
+}

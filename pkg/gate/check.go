@@ -1,0 +1,412 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/extmetrics/extmetrics/pkg/flagger"
+	"github.com/extmetrics/extmetrics/pkg/gate/coalesce"
+	"github.com/extmetrics/extmetrics/pkg/provider"
+	"github.com/extmetrics/extmetrics/pkg/query"
+)
+
+// Request is one check, whichever endpoint it came from. Exactly one of
+// TemplateRef or Provider+Query is set. There is no address: the gate only
+// talks to named providers and MetricTemplates' addresses.
+type Request struct {
+	Endpoint string // "check", "flagger" or "argo" (metrics and logs)
+
+	Provider    string // a named provider of --config
+	Query       string // with Provider: a query template
+	TemplateRef string // "[namespace/]name" of a MetricTemplate
+
+	// Template variables. Namespace is also the default templateRef
+	// namespace (Flagger's rule: the canary's namespace).
+	Name, Namespace                 string
+	Target, Service, Ingress, Route string
+	Interval                        string
+	Variables                       map[string]string
+	// ReadCanary reads the Canary Namespace/Name (when there is a cluster)
+	// for target, service, ingress, route, and the interval and
+	// templateVariables of its metric that uses the same template.
+	ReadCanary bool
+
+	Min, Max *float64
+	// NeedRange refuses a request without min and max (a check that every
+	// value passes is a mistake).
+	NeedRange bool
+}
+
+// Result is the outcome of a check.
+type Result struct {
+	Provider  string          `json:"provider,omitempty"`
+	Template  string          `json:"template,omitempty"`
+	Canary    string          `json:"canary,omitempty"`
+	Query     string          `json:"query,omitempty"` // rendered, canonical when it parsed
+	Value     *float64        `json:"value,omitempty"`
+	Aggregate string          `json:"aggregate,omitempty"`
+	Matched   int             `json:"matched,omitempty"`
+	Items     []provider.Item `json:"items,omitempty"`
+	Min       *float64        `json:"min,omitempty"`
+	Max       *float64        `json:"max,omitempty"`
+	Passed    bool            `json:"passed"`
+	Verdict   string          `json:"verdict"` // pass, fail or error
+	ErrorKind string          `json:"errorKind,omitempty"`
+	Error     string          `json:"error,omitempty"`
+	Latency   string          `json:"latency"`
+	Cached    bool            `json:"cached"`
+	Coalesced bool            `json:"coalesced,omitempty"`
+
+	err error
+}
+
+// Verdicts.
+const (
+	VerdictPass  = "pass"
+	VerdictFail  = "fail"
+	VerdictError = "error"
+)
+
+// Reason is the one-line explanation of a failed or erroneous check, as
+// Flagger shows it in the Canary's events.
+func (r *Result) Reason() string {
+	subject := r.Template
+	if subject == "" && r.Provider != "" {
+		subject = "provider " + r.Provider
+	}
+	var b strings.Builder
+	b.WriteString("extmetrics gate: ")
+	if subject != "" {
+		b.WriteString(subject)
+		b.WriteString(": ")
+	}
+	switch r.Verdict {
+	case VerdictPass:
+		fmt.Fprintf(&b, "value %s within %s", fmtFloat(*r.Value), fmtRange(r.Min, r.Max))
+	case VerdictFail:
+		fmt.Fprintf(&b, "value %s outside %s", fmtFloat(*r.Value), fmtRange(r.Min, r.Max))
+	default:
+		b.WriteString(r.ErrorKind)
+		b.WriteString(": ")
+		b.WriteString(r.Error)
+	}
+	if r.Query != "" && r.Verdict != VerdictError {
+		fmt.Fprintf(&b, " (query %q)", r.Query)
+	}
+	return oneLine(b.String(), MaxReasonBytes)
+}
+
+// MaxReasonBytes bounds Reason.
+const MaxReasonBytes = 1024
+
+func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+func fmtRange(min, max *float64) string {
+	switch {
+	case min != nil && max != nil:
+		return fmt.Sprintf("[%s, %s]", fmtFloat(*min), fmtFloat(*max))
+	case min != nil:
+		return "min " + fmtFloat(*min)
+	case max != nil:
+		return "max " + fmtFloat(*max)
+	}
+	return "no range"
+}
+
+var canaryFuncs = regexp.MustCompile(`\b(target|service|ingress|route)\b`)
+
+// Check runs one check. It never panics on bad input and never passes on an
+// error: every failure is a Result with Verdict "error" and an ErrorKind.
+func (g *Gate) Check(ctx context.Context, req Request) *Result {
+	start := time.Now()
+	res := &Result{Min: req.Min, Max: req.Max}
+	err := g.check(ctx, &req, res)
+	if err != nil {
+		res.err = err
+		res.Verdict, res.Passed = VerdictError, false
+		res.ErrorKind, res.Error = errorKind(err), oneLine(g.redact(errorMessage(err)), MaxReasonBytes)
+	}
+	d := time.Since(start)
+	res.Latency = d.String()
+	g.metrics.check(req.Endpoint, res, d)
+	if g.log.Enabled(ctx, slog.LevelInfo) {
+		attrs := []slog.Attr{
+			slog.String("endpoint", req.Endpoint),
+			slog.String("verdict", res.Verdict),
+			slog.Duration("duration", d),
+			slog.Bool("cached", res.Cached),
+		}
+		if res.Canary != "" {
+			attrs = append(attrs, slog.String("canary", res.Canary))
+		}
+		if res.Template != "" {
+			attrs = append(attrs, slog.String("template", res.Template))
+		}
+		if res.Provider != "" {
+			attrs = append(attrs, slog.String("provider", res.Provider))
+		}
+		if res.Query != "" {
+			attrs = append(attrs, slog.String("query", res.Query))
+		}
+		if res.Value != nil {
+			attrs = append(attrs, slog.Float64("value", *res.Value))
+		}
+		if res.Min != nil {
+			attrs = append(attrs, slog.Float64("min", *res.Min))
+		}
+		if res.Max != nil {
+			attrs = append(attrs, slog.Float64("max", *res.Max))
+		}
+		if res.ErrorKind != "" {
+			attrs = append(attrs, slog.String("errorKind", res.ErrorKind), slog.String("error", res.Error))
+		}
+		g.log.LogAttrs(ctx, slog.LevelInfo, "check", attrs...)
+	}
+	return res
+}
+
+func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
+	if req.Min != nil && (math.IsNaN(*req.Min) || math.IsInf(*req.Min, 0)) || req.Max != nil && (math.IsNaN(*req.Max) || math.IsInf(*req.Max, 0)) {
+		return badRequest("min and max must be finite numbers")
+	}
+	if req.Min != nil && req.Max != nil && *req.Min > *req.Max {
+		return badRequest(fmt.Sprintf("min %s is greater than max %s: no value can pass", fmtFloat(*req.Min), fmtFloat(*req.Max)))
+	}
+	if req.NeedRange && req.Min == nil && req.Max == nil {
+		return badRequest("no range: give min and/or max (inclusive)")
+	}
+	if req.Namespace != "" {
+		res.Canary = req.Namespace + "/" + req.Name
+		if req.Name == "" {
+			res.Canary = ""
+		}
+	}
+	var (
+		p        *provider.Provider
+		identity string
+		text     string
+		name     string
+		tmpl     *flagger.MetricTemplate
+		err      error
+	)
+	switch {
+	case req.TemplateRef != "" && (req.Provider != "" || req.Query != ""):
+		return badRequest("give either templateRef or provider and query, not both")
+	case req.TemplateRef != "":
+		tmpl, err = g.template(req)
+		if err != nil {
+			return err
+		}
+		res.Template = tmpl.Key()
+		var secret map[string][]byte
+		if ref := tmpl.Spec.Provider.SecretRef; ref != nil {
+			// Flagger's rule: the Secret lives in the template's namespace.
+			sec, err := g.objects.Secret(tmpl.Namespace, ref.Name)
+			if err != nil {
+				return badRequest(fmt.Sprintf("MetricTemplate %s: spec.provider.secretRef: Secret %q not found in namespace %q (the template's namespace)", tmpl.Key(), ref.Name, tmpl.Namespace))
+			}
+			secret = sec.Data
+		}
+		p, identity, err = g.registry.ForTemplate(tmpl, secret)
+		if err != nil {
+			return err
+		}
+		text, name = tmpl.Spec.Query, tmpl.Key()
+	case req.Provider != "":
+		res.Provider = req.Provider
+		if req.Query == "" {
+			return badRequest("provider " + strconv.Quote(req.Provider) + " needs a query")
+		}
+		p, identity, err = g.registry.Named(req.Provider)
+		if err != nil {
+			return err
+		}
+		text, name = req.Query, "query"
+	case req.Query != "":
+		return badRequest("a query needs a provider (one of " + strings.Join(g.registry.Names(), ", ") + ")")
+	default:
+		return badRequest("give templateRef, or provider and query")
+	}
+	if len(text) > query.MaxLength {
+		return badRequest(fmt.Sprintf("query longer than %d bytes", query.MaxLength))
+	}
+
+	model, err := g.model(req, tmpl, text)
+	if err != nil {
+		return err
+	}
+	rendered, err := flagger.Render(name, text, model)
+	if err != nil {
+		return badRequest(fmt.Sprintf("rendering the query of %s: %v", name, err))
+	}
+	rendered = strings.TrimSpace(rendered)
+	res.Query = rendered
+
+	pq, perr := query.Parse(rendered)
+	if perr != nil {
+		// The provider reports grammar errors in its own words, without a request.
+		_, err := p.Query(ctx, rendered)
+		if err == nil {
+			err = badRequest(perr.Error())
+		}
+		return err
+	}
+	res.Query = pq.String()
+	maxAge := pq.MaxAge
+
+	r, outcome, err := g.cache.Do(ctx, identity+"\x00"+res.Query,
+		func(v *provider.Result, now time.Time) bool { return fresh(v, maxAge, now) },
+		func(ctx context.Context) (*provider.Result, error) {
+			t0 := time.Now()
+			r, err := p.Query(ctx, rendered)
+			g.metrics.upstream(errorKind(err), time.Since(t0))
+			return r, err
+		})
+	g.metrics.cache(outcome)
+	res.Cached = outcome == coalesce.Hit
+	res.Coalesced = outcome == coalesce.Coalesced
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return &provider.Error{Kind: provider.ErrUnavailable, Op: "query", Query: res.Query, Message: "the caller went away: " + err.Error()}
+		}
+		return err
+	}
+	if r.Matched > 1 && pq.Aggregate == "" {
+		return &CheckError{Kind: KindAmbiguous, Msg: fmt.Sprintf("query %q matched %d series where one was meant: narrow its labelSelector or set aggregate= (sum, avg, min, max, count)", res.Query, r.Matched)}
+	}
+	v := r.Value
+	res.Value, res.Aggregate, res.Matched, res.Items = &v, r.Aggregate, r.Matched, r.Items
+	res.Passed = (req.Min == nil || v >= *req.Min) && (req.Max == nil || v <= *req.Max)
+	res.Verdict = VerdictPass
+	if !res.Passed {
+		res.Verdict = VerdictFail
+		res.ErrorKind = KindOutOfRange
+	}
+	return nil
+}
+
+// fresh says whether a cached result may still be served: every item must
+// be younger than the query's maxAge (when it has one).
+func fresh(r *provider.Result, maxAge time.Duration, now time.Time) bool {
+	if maxAge <= 0 {
+		return true
+	}
+	for _, it := range r.Items {
+		if it.Timestamp.IsZero() || now.Sub(it.Timestamp) > maxAge {
+			return false
+		}
+	}
+	return true
+}
+
+// template finds the MetricTemplate of req.TemplateRef: its namespace, else
+// the request's (the canary's) namespace, as Flagger does.
+func (g *Gate) template(req *Request) (*flagger.MetricTemplate, error) {
+	if g.objects == nil {
+		return nil, &CheckError{Kind: KindBadRequest, Msg: "templateRef " + strconv.Quote(req.TemplateRef) + ": the gate has no cluster to read MetricTemplates from; name a provider of --config and a query instead"}
+	}
+	ns, name, ok := strings.Cut(req.TemplateRef, "/")
+	if !ok {
+		ns, name = req.Namespace, req.TemplateRef
+	}
+	if ns == "" {
+		return nil, badRequest("templateRef " + strconv.Quote(req.TemplateRef) + " has no namespace and the request names none")
+	}
+	if !dnsLabel.MatchString(ns) || !dnsSubdomain.MatchString(name) {
+		return nil, badRequest("templateRef " + strconv.Quote(req.TemplateRef) + ": want [namespace/]name")
+	}
+	t, err := g.objects.MetricTemplate(ns, name)
+	if err != nil {
+		return nil, badRequest(fmt.Sprintf("MetricTemplate %q not found in namespace %q", name, ns))
+	}
+	if t.Spec.Provider.Type != flagger.ProviderExternal {
+		typ := t.Spec.Provider.Type
+		if typ == "" {
+			typ = "prometheus"
+		}
+		return nil, badRequest(fmt.Sprintf("MetricTemplate %s has spec.provider.type %q: the gate runs %q templates only", t.Key(), typ, flagger.ProviderExternal))
+	}
+	if strings.TrimSpace(t.Spec.Query) == "" {
+		return nil, badRequest(fmt.Sprintf("MetricTemplate %s: spec.query is empty", t.Key()))
+	}
+	return t, nil
+}
+
+var (
+	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
+)
+
+// model builds Flagger's template model for the request.
+func (g *Gate) model(req *Request, tmpl *flagger.MetricTemplate, text string) (flagger.Model, error) {
+	target := req.Target
+	if target == "" {
+		target = req.Name
+	}
+	m := flagger.Model{
+		Name: req.Name, Namespace: req.Namespace, Target: target,
+		Service: target, Ingress: target, Route: target,
+		Interval: req.Interval, Variables: maps.Clone(req.Variables),
+	}
+	if req.Service != "" {
+		m.Service = req.Service
+	}
+	if req.Ingress != "" {
+		m.Ingress = req.Ingress
+	}
+	if req.Route != "" {
+		m.Route = req.Route
+	}
+	if !req.ReadCanary || req.Name == "" || req.Namespace == "" {
+		return m, nil
+	}
+	var c *flagger.Canary
+	if g.objects != nil {
+		c, _ = g.objects.Canary(req.Namespace, req.Name)
+	}
+	if c == nil {
+		if canaryFuncs.MatchString(text) && req.Target == "" {
+			return m, badRequest(fmt.Sprintf("Canary %s/%s not found: the query uses its spec (target, service, ingress or route)", req.Namespace, req.Name))
+		}
+		return m, nil
+	}
+	// The canary's metric that uses this template gives interval and
+	// templateVariables, as in analysis; the request's values win.
+	metric := &flagger.Metric{}
+	if a := c.Spec.Analysis; a != nil && tmpl != nil {
+		for i := range a.Metrics {
+			ref := a.Metrics[i].TemplateRef
+			if ref == nil || ref.Name != tmpl.Name {
+				continue
+			}
+			ns := ref.Namespace
+			if ns == "" {
+				ns = c.Namespace
+			}
+			if ns == tmpl.Namespace {
+				metric = &a.Metrics[i]
+				break
+			}
+		}
+	}
+	cm := c.Model(metric)
+	if req.Interval != "" {
+		cm.Interval = req.Interval
+	}
+	if cm.Interval == "" && c.Spec.Analysis != nil {
+		cm.Interval = c.Spec.Analysis.Interval
+	}
+	if cm.Variables == nil {
+		cm.Variables = map[string]string{}
+	}
+	maps.Copy(cm.Variables, req.Variables)
+	return cm, nil
+}

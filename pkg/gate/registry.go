@@ -1,0 +1,155 @@
+package gate
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/extmetrics/extmetrics/pkg/flagger"
+	"github.com/extmetrics/extmetrics/pkg/provider"
+)
+
+// Registry holds the named providers of the --config file, each built once
+// (so every check reuses its connections), and builds the providers of
+// MetricTemplates read from the cluster.
+//
+// Credentials policy (no SSRF, credentials stay home):
+//   - a named provider gets the files its config entry names; "cluster"
+//     without an address gets the gate's own kubeconfig or in-cluster config;
+//   - a MetricTemplate with spec.provider.address gets only its own secretRef
+//     Secret's data, never the gate's kubeconfig or service-account token;
+//   - a MetricTemplate without an address means the gate's cluster (as in
+//     Flagger): its Secret's token, when there is one, replaces the gate's.
+//
+// There is no way to name an address in a request.
+type Registry struct {
+	cluster *rest.Config
+	named   map[string]*named
+	timeout time.Duration
+	metrics *provider.Metrics
+}
+
+type named struct {
+	cfg ProviderConfig
+	p   *provider.Provider
+	err error // why the provider cannot be used (e.g. no cluster)
+}
+
+// ErrNoCluster: the gate runs without a cluster configuration.
+var ErrNoCluster = errors.New("no cluster configuration (no kubeconfig and not running in a pod)")
+
+// NewRegistry builds every named provider. cluster may be nil (no cluster):
+// then a "cluster" provider without an address answers ErrNoCluster. Files
+// that do not exist are errors.
+func NewRegistry(cfg *Config, cluster *rest.Config, timeout time.Duration, metrics *provider.Metrics) (*Registry, error) {
+	if timeout <= 0 {
+		timeout = provider.DefaultTimeout
+	}
+	r := &Registry{cluster: cluster, named: map[string]*named{}, timeout: timeout, metrics: metrics}
+	if cfg == nil {
+		return r, nil
+	}
+	for _, pc := range cfg.Providers {
+		opts := provider.Options{
+			Timeout:    timeout,
+			TokenFile:  pc.TokenFile,
+			CAFile:     pc.CAFile,
+			ClientCert: pc.ClientCertFile,
+			ClientKey:  pc.ClientKeyFile,
+			Metrics:    metrics,
+		}
+		if pc.Timeout.Duration > 0 {
+			opts.Timeout = pc.Timeout.Duration
+		}
+		n := &named{cfg: pc}
+		var base *rest.Config
+		if pc.Address == "" {
+			if cluster == nil {
+				n.err = fmt.Errorf("provider %q: %w", pc.Name, ErrNoCluster)
+				r.named[pc.Name] = n
+				continue
+			}
+			base = cluster
+		}
+		p, err := provider.New(base, provider.Spec{Address: pc.Address, InsecureSkipVerify: pc.InsecureSkipVerify}, opts)
+		if err != nil {
+			return nil, fmt.Errorf("provider %q: %w", pc.Name, err)
+		}
+		n.p = p
+		r.named[pc.Name] = n
+	}
+	return r, nil
+}
+
+// Names lists the named providers, sorted.
+func (r *Registry) Names() []string {
+	out := make([]string, 0, len(r.named))
+	for n := range r.named {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// HasCluster reports whether the gate has a cluster configuration.
+func (r *Registry) HasCluster() bool { return r.cluster != nil }
+
+// Named returns a named provider and its identity (the coalescing key's
+// provider part). It never builds anything: an unknown name makes no
+// connection.
+func (r *Registry) Named(name string) (*provider.Provider, string, error) {
+	n, ok := r.named[name]
+	if !ok {
+		return nil, "", &CheckError{Kind: KindUnknownProvider, Msg: fmt.Sprintf("unknown provider %q (configured: %v)", name, r.Names())}
+	}
+	if n.err != nil {
+		return nil, "", &CheckError{Kind: provider.ErrorKind(provider.ErrUnavailable), Msg: n.err.Error()}
+	}
+	return n.p, "provider/" + name, nil
+}
+
+// ForTemplate builds (from the provider library's keyed pool: no new
+// connection for the same inputs) the provider of a MetricTemplate with its
+// secretRef Secret's data (nil without one). See Registry for the
+// credentials policy.
+func (r *Registry) ForTemplate(t *flagger.MetricTemplate, secret map[string][]byte) (*provider.Provider, string, error) {
+	spec := provider.Spec{Address: t.Spec.Provider.Address, InsecureSkipVerify: t.Spec.Provider.InsecureSkipVerify, SecretData: secret}
+	var base *rest.Config
+	if spec.Address == "" {
+		if r.cluster == nil {
+			return nil, "", &CheckError{Kind: provider.ErrorKind(provider.ErrUnavailable), Msg: fmt.Sprintf("MetricTemplate %s has no spec.provider.address, which means the gate's own cluster: %v", t.Key(), ErrNoCluster)}
+		}
+		base = r.cluster
+	} else if err := checkAddress(spec.Address); err != nil {
+		return nil, "", &CheckError{Kind: KindBadRequest, Msg: fmt.Sprintf("MetricTemplate %s: spec.provider.address: %v", t.Key(), err)}
+	}
+	// Never the gate's own credentials for an address a template chose:
+	// base stays nil, so only the Secret's data is used.
+	p, err := provider.New(base, spec, provider.Options{Timeout: r.timeout, Metrics: r.metrics})
+	if err != nil {
+		return nil, "", &CheckError{Kind: KindBadRequest, Msg: fmt.Sprintf("MetricTemplate %s: %v", t.Key(), err)}
+	}
+	return p, templateIdentity(spec), nil
+}
+
+// templateIdentity is a digest of everything that decides which server and
+// identity a template's provider uses (never the secret itself).
+func templateIdentity(spec provider.Spec) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q %t\n", spec.Address, spec.InsecureSkipVerify)
+	keys := make([]string, 0, len(spec.SecretData))
+	for k := range spec.SecretData {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(h, "%q %d\n", k, len(spec.SecretData[k]))
+		h.Write(spec.SecretData[k])
+	}
+	return "template/" + hex.EncodeToString(h.Sum(nil)[:16])
+}
