@@ -14,6 +14,7 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 	"github.com/extmetrics/extmetrics/pkg/cmd/demo"
 	"github.com/extmetrics/extmetrics/pkg/cmd/devserver"
+	"github.com/extmetrics/extmetrics/pkg/cmd/gate"
 	"github.com/extmetrics/extmetrics/pkg/cmd/loadtest"
 	"github.com/extmetrics/extmetrics/pkg/cmd/query"
 	"github.com/extmetrics/extmetrics/pkg/cmd/version"
@@ -34,6 +35,7 @@ func NewRoot() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.Usage(err) })
 	root.AddCommand(version.NewCommand(), devserver.NewCommand(), analyze.NewCommand(), demo.NewCommand(), loadtest.NewCommand())
+	root.AddCommand(gate.NewCommand())
 	root.AddCommand(query.NewCommands()...)
 	for _, c := range root.Commands() {
 		wrapArgs(c)

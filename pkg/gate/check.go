@@ -210,6 +210,9 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 		if ref := tmpl.Spec.Provider.SecretRef; ref != nil {
 			// Flagger's rule: the Secret lives in the template's namespace.
 			sec, err := g.objects.Secret(tmpl.Namespace, ref.Name)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return badRequest(fmt.Sprintf("MetricTemplate %s: spec.provider.secretRef: %v", tmpl.Key(), err))
+			}
 			if err != nil {
 				return badRequest(fmt.Sprintf("MetricTemplate %s: spec.provider.secretRef: Secret %q not found in namespace %q (the template's namespace)", tmpl.Key(), ref.Name, tmpl.Namespace))
 			}
@@ -324,6 +327,9 @@ func (g *Gate) template(req *Request) (*flagger.MetricTemplate, error) {
 		return nil, badRequest("templateRef " + strconv.Quote(req.TemplateRef) + ": want [namespace/]name")
 	}
 	t, err := g.objects.MetricTemplate(ns, name)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, badRequest("templateRef " + strconv.Quote(req.TemplateRef) + ": " + err.Error())
+	}
 	if err != nil {
 		return nil, badRequest(fmt.Sprintf("MetricTemplate %q not found in namespace %q", name, ns))
 	}
@@ -370,7 +376,11 @@ func (g *Gate) model(req *Request, tmpl *flagger.MetricTemplate, text string) (f
 	}
 	var c *flagger.Canary
 	if g.objects != nil {
-		c, _ = g.objects.Canary(req.Namespace, req.Name)
+		var err error
+		c, err = g.objects.Canary(req.Namespace, req.Name)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return m, badRequest(err.Error())
+		}
 	}
 	if c == nil {
 		if canaryFuncs.MatchString(text) && req.Target == "" {

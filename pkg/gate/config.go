@@ -2,6 +2,7 @@ package gate
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -88,12 +89,46 @@ func LoadConfig(path string) (*Config, error) {
 // ParseConfig decodes (strictly: unknown keys are errors) and validates a config.
 func ParseConfig(b []byte) (*Config, error) {
 	cfg := &Config{}
-	if len(bytes.TrimSpace(b)) > 0 {
-		if err := yaml.UnmarshalStrict(b, cfg); err != nil {
-			return nil, errors.New(strings.TrimPrefix(err.Error(), "error unmarshaling JSON: while decoding JSON: "))
+	if len(bytes.TrimSpace(b)) == 0 {
+		return cfg, nil
+	}
+	j, err := yaml.YAMLToJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	var top struct {
+		Providers []json.RawMessage `json:"providers"`
+	}
+	if err := strictJSON(j, &top); err != nil {
+		return nil, err
+	}
+	for i, raw := range top.Providers {
+		var p ProviderConfig
+		if err := strictJSON(raw, &p); err != nil {
+			return nil, fmt.Errorf("providers[%d]: %v", i, err)
 		}
+		cfg.Providers = append(cfg.Providers, p)
 	}
 	return cfg, cfg.Validate()
+}
+
+func strictJSON(b []byte, v any) error {
+	if string(bytes.TrimSpace(b)) == "null" {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			if te.Field == "" {
+				return fmt.Errorf("want a mapping, got %s", te.Value)
+			}
+			return fmt.Errorf("%s: want %s, got %s", te.Field, te.Type, te.Value)
+		}
+		return errors.New(strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return nil
 }
 
 // Validate checks names (DNS labels, unique) and addresses (http or https

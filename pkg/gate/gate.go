@@ -48,6 +48,8 @@ type Options struct {
 	AuthToken         string
 	RequireClientCert bool
 	Logger            *slog.Logger // default discards
+	// Collectors are served on /metrics too (e.g. the informers').
+	Collectors []prometheus.Collector
 	// Now is the clock of the cache; default time.Now.
 	Now func() time.Time
 }
@@ -76,6 +78,11 @@ func New(opts Options) (*Gate, error) {
 	}
 	if opts.AuthToken != "" {
 		g.token = []byte(opts.AuthToken)
+	}
+	for _, c := range opts.Collectors {
+		if err := g.metrics.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
 	}
 	reg, err := NewRegistry(opts.Config, opts.Cluster, opts.Timeout, g.metrics.provider)
 	if err != nil {

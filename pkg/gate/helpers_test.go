@@ -79,7 +79,7 @@ func newGate(t testing.TB, opts gate.Options) *testGate {
 	buf := &syncBuffer{}
 	opts.Logger = slog.New(slog.NewJSONHandler(buf, nil))
 	if opts.Timeout == 0 {
-		opts.Timeout = 2 * time.Second
+		opts.Timeout = 10 * time.Second
 	}
 	g, err := gate.New(opts)
 	if err != nil {

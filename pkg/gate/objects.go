@@ -21,6 +21,10 @@ type Objects interface {
 // ErrNotFound is wrapped by Objects lookups that find nothing.
 var ErrNotFound = errors.New("not found")
 
+// ErrNotWatched is wrapped by Objects lookups in a namespace the gate does
+// not watch (--namespaces).
+var ErrNotWatched = errors.New("namespace not watched")
+
 // StaticObjects serves objects loaded from files (package flagger's Set):
 // for tests and for running the gate without a cluster. Safe for concurrent
 // reads; Replace swaps the set.

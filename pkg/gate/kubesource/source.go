@@ -1,0 +1,431 @@
+package kubesource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/extmetrics/extmetrics/pkg/flagger"
+	"github.com/extmetrics/extmetrics/pkg/gate"
+)
+
+// Resources the source watches.
+var (
+	MetricTemplates = schema.GroupVersionResource{Group: flagger.Group, Version: "v1beta1", Resource: "metrictemplates"}
+	Canaries        = schema.GroupVersionResource{Group: flagger.Group, Version: "v1beta1", Resource: "canaries"}
+	Secrets         = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+)
+
+// Options configure a Source.
+type Options struct {
+	// Namespaces to watch; empty means every namespace.
+	Namespaces []string
+	// Resync is the informers' resync period (0: none).
+	Resync time.Duration
+	Logger *slog.Logger
+	// Registerer receives the extmetrics_gate_informer_* collectors
+	// (optional; see also Collectors).
+	Registerer prometheus.Registerer
+}
+
+// Source serves MetricTemplates, Secrets and Canaries from informers.
+type Source struct {
+	namespaces []string // sorted; nil = all
+	log        *slog.Logger
+
+	mu        sync.RWMutex
+	templates map[string]entry[*flagger.MetricTemplate]
+	canaries  map[string]entry[*flagger.Canary]
+	secrets   map[string]*flagger.Secret
+
+	synced []namedSync
+	dyn    []dynamicinformer.DynamicSharedInformerFactory
+	kube   []informers.SharedInformerFactory
+
+	lag     *prometheus.HistogramVec
+	syncedG *prometheus.GaugeVec
+	eventsC *prometheus.CounterVec
+	now     func() time.Time
+}
+
+type entry[T any] struct {
+	obj T
+	err error // the object could not be decoded
+}
+
+type namedSync struct {
+	resource string
+	ns       string
+	synced   cache.InformerSynced
+}
+
+// New builds a source for a cluster.
+func New(cfg *rest.Config, opts Options) (*Source, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.UserAgent = "extmetrics-gate"
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return NewForClients(dyn, kube, opts), nil
+}
+
+// NewForClients builds a source on clients (client-go's fakes in unit tests).
+func NewForClients(dyn dynamic.Interface, kube kubernetes.Interface, opts Options) *Source {
+	s := &Source{
+		log:       opts.Logger,
+		templates: map[string]entry[*flagger.MetricTemplate]{},
+		canaries:  map[string]entry[*flagger.Canary]{},
+		secrets:   map[string]*flagger.Secret{},
+		now:       time.Now,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	for _, ns := range opts.Namespaces {
+		if ns = strings.TrimSpace(ns); ns != "" && !slices.Contains(s.namespaces, ns) {
+			s.namespaces = append(s.namespaces, ns)
+		}
+	}
+	sort.Strings(s.namespaces)
+	s.lag = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: gate.MetricsNamespace, Name: "informer_lag_seconds",
+		Help:    "Time from an object's last change (managedFields time, else creation) to the gate seeing it, by resource.",
+		Buckets: []float64{.01, .05, .1, .25, .5, 1, 2, 5, 10, 30, 60},
+	}, []string{"resource"})
+	s.syncedG = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: gate.MetricsNamespace, Name: "informer_synced",
+		Help: "1 once the informer of a resource has synced in every watched namespace.",
+	}, []string{"resource"})
+	s.eventsC = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: gate.MetricsNamespace, Name: "informer_events_total",
+		Help: "Informer events handled, by resource and type (add, update, delete).",
+	}, []string{"resource", "type"})
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(s.lag, s.syncedG, s.eventsC)
+	}
+
+	nss := s.namespaces
+	if len(nss) == 0 {
+		nss = []string{metav1.NamespaceAll}
+	}
+	for _, ns := range nss {
+		df := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, opts.Resync, ns, nil)
+		s.dyn = append(s.dyn, df)
+		s.watch("metrictemplates", ns, df.ForResource(MetricTemplates).Informer(), s.onTemplate)
+		s.watch("canaries", ns, df.ForResource(Canaries).Informer(), s.onCanary)
+		kf := informers.NewSharedInformerFactoryWithOptions(kube, opts.Resync, informers.WithNamespace(ns),
+			informers.WithTransform(stripSecret))
+		s.kube = append(s.kube, kf)
+		s.watch("secrets", ns, kf.Core().V1().Secrets().Informer(), s.onSecret)
+	}
+	return s
+}
+
+// Collectors are the source's extmetrics_gate_informer_* metrics.
+func (s *Source) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{s.lag, s.syncedG, s.eventsC}
+}
+
+// stripSecret keeps only what the gate needs of a Secret.
+func stripSecret(obj any) (any, error) {
+	if sec, ok := obj.(*corev1.Secret); ok {
+		sec.ManagedFields = nil
+		sec.Annotations = nil // kubectl.kubernetes.io/last-applied-configuration holds the data
+		sec.Labels = nil
+	}
+	return obj, nil
+}
+
+func (s *Source) watch(resource, ns string, inf cache.SharedIndexInformer, on func(obj any, deleted bool)) {
+	inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { s.event(resource, "add", obj); on(obj, false) },
+		UpdateFunc: func(_, obj any) { s.event(resource, "update", obj); on(obj, false) },
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			s.eventsC.WithLabelValues(resource, "delete").Inc()
+			on(obj, true)
+		},
+	})
+	_ = inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
+		s.log.Warn("watch failed; retrying", "resource", resource, "namespace", nsName(ns), "error", err.Error())
+	})
+	s.synced = append(s.synced, namedSync{resource: resource, ns: ns, synced: inf.HasSynced})
+}
+
+func nsName(ns string) string {
+	if ns == "" {
+		return "(all)"
+	}
+	return ns
+}
+
+func (s *Source) event(resource, typ string, obj any) {
+	s.eventsC.WithLabelValues(resource, typ).Inc()
+	m, err := metaAccessor(obj)
+	if err != nil {
+		return
+	}
+	last := m.GetCreationTimestamp().Time
+	for _, mf := range m.GetManagedFields() {
+		if mf.Time != nil && mf.Time.After(last) {
+			last = mf.Time.Time
+		}
+	}
+	if !last.IsZero() {
+		if d := s.now().Sub(last); d >= 0 {
+			s.lag.WithLabelValues(resource).Observe(d.Seconds())
+		}
+	}
+}
+
+func metaAccessor(obj any) (metav1.Object, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		return m, nil
+	}
+	return nil, errors.New("not an object")
+}
+
+func key(ns, name string) string { return ns + "/" + name }
+
+// decode converts an unstructured Flagger object with package flagger's decoder.
+func decode(u *unstructured.Unstructured) (*flagger.Set, error) {
+	b, err := u.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	set := flagger.NewSet(flagger.Options{})
+	set.Parse(u.GetKind()+" "+u.GetNamespace()+"/"+u.GetName(), b)
+	return set, set.Err()
+}
+
+func (s *Source) onTemplate(obj any, deleted bool) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	k := key(u.GetNamespace(), u.GetName())
+	if deleted {
+		s.mu.Lock()
+		delete(s.templates, k)
+		s.mu.Unlock()
+		return
+	}
+	e := entry[*flagger.MetricTemplate]{}
+	set, err := decode(u)
+	switch {
+	case err != nil:
+		e.err = err
+	case len(set.Templates) != 1:
+		e.err = fmt.Errorf("MetricTemplate %s: not decoded (apiVersion %q)", k, u.GetAPIVersion())
+	default:
+		e.obj = set.Templates[0]
+	}
+	if e.err != nil {
+		s.log.Warn("invalid MetricTemplate", "template", k, "error", e.err.Error())
+	}
+	s.mu.Lock()
+	s.templates[k] = e
+	s.mu.Unlock()
+}
+
+func (s *Source) onCanary(obj any, deleted bool) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	k := key(u.GetNamespace(), u.GetName())
+	if deleted {
+		s.mu.Lock()
+		delete(s.canaries, k)
+		s.mu.Unlock()
+		return
+	}
+	// Only what analysis reads: status and metadata beyond name/namespace are dropped.
+	slim := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(),
+		"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace()},
+		"spec":     u.Object["spec"],
+	}}
+	e := entry[*flagger.Canary]{}
+	set, err := decode(slim)
+	switch {
+	case err != nil:
+		e.err = err
+	case len(set.Canaries) != 1:
+		e.err = fmt.Errorf("Canary %s: not decoded (apiVersion %q)", k, u.GetAPIVersion())
+	default:
+		e.obj = set.Canaries[0]
+	}
+	s.mu.Lock()
+	s.canaries[k] = e
+	s.mu.Unlock()
+}
+
+func (s *Source) onSecret(obj any, deleted bool) {
+	sec, ok := obj.(*corev1.Secret)
+	if !ok {
+		return
+	}
+	k := key(sec.Namespace, sec.Name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if deleted {
+		delete(s.secrets, k)
+		return
+	}
+	data := make(map[string][]byte, len(sec.Data)+len(sec.StringData))
+	for k, v := range sec.Data {
+		data[k] = v
+	}
+	for k, v := range sec.StringData {
+		data[k] = []byte(v)
+	}
+	s.secrets[k] = &flagger.Secret{Name: sec.Name, Namespace: sec.Namespace, Type: string(sec.Type), Data: data}
+}
+
+// Start starts the informers; they stop when ctx ends.
+func (s *Source) Start(ctx context.Context) {
+	for _, f := range s.dyn {
+		f.Start(ctx.Done())
+	}
+	for _, f := range s.kube {
+		f.Start(ctx.Done())
+	}
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			s.Ready()
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+}
+
+// WaitForSync waits until every informer synced or ctx ends.
+func (s *Source) WaitForSync(ctx context.Context) bool {
+	fns := make([]cache.InformerSynced, len(s.synced))
+	for i, n := range s.synced {
+		fns[i] = n.synced
+	}
+	return cache.WaitForCacheSync(ctx.Done(), fns...)
+}
+
+// Ready reports whether every informer synced, and what is missing.
+func (s *Source) Ready() (bool, string) {
+	var missing []string
+	per := map[string]bool{}
+	for _, n := range s.synced {
+		ok := n.synced()
+		if !ok {
+			missing = append(missing, n.resource+" in "+nsName(n.ns))
+		}
+		if v, seen := per[n.resource]; !seen || v {
+			per[n.resource] = ok
+		}
+	}
+	for r, ok := range per {
+		v := 0.0
+		if ok {
+			v = 1
+		}
+		s.syncedG.WithLabelValues(r).Set(v)
+	}
+	if len(missing) > 0 {
+		return false, "informers not synced: " + strings.Join(missing, ", ") + " (are Flagger's CRDs installed and may the gate list them?)"
+	}
+	return true, fmt.Sprintf("informers synced (metrictemplates, canaries, secrets in %s)", s.describeNamespaces())
+}
+
+func (s *Source) describeNamespaces() string {
+	if len(s.namespaces) == 0 {
+		return "every namespace"
+	}
+	return "namespaces " + strings.Join(s.namespaces, ",")
+}
+
+func (s *Source) watched(ns string) error {
+	if len(s.namespaces) == 0 || slices.Contains(s.namespaces, ns) {
+		return nil
+	}
+	return fmt.Errorf("namespace %q is not watched by the gate (--namespaces %s): %w", ns, strings.Join(s.namespaces, ","), gate.ErrNotWatched)
+}
+
+// MetricTemplate implements gate.Objects.
+func (s *Source) MetricTemplate(ns, name string) (*flagger.MetricTemplate, error) {
+	if err := s.watched(ns); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	e, ok := s.templates[key(ns, name)]
+	s.mu.RUnlock()
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("MetricTemplate %s/%s: %w", ns, name, gate.ErrNotFound)
+	case e.err != nil:
+		return nil, e.err
+	}
+	return e.obj, nil
+}
+
+// Canary implements gate.Objects.
+func (s *Source) Canary(ns, name string) (*flagger.Canary, error) {
+	if err := s.watched(ns); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	e, ok := s.canaries[key(ns, name)]
+	s.mu.RUnlock()
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("Canary %s/%s: %w", ns, name, gate.ErrNotFound)
+	case e.err != nil:
+		return nil, e.err
+	}
+	return e.obj, nil
+}
+
+// Secret implements gate.Objects.
+func (s *Source) Secret(ns, name string) (*flagger.Secret, error) {
+	if err := s.watched(ns); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	sec, ok := s.secrets[key(ns, name)]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("Secret %s/%s: %w", ns, name, gate.ErrNotFound)
+	}
+	return sec, nil
+}
+
+var _ gate.Objects = (*Source)(nil)
