@@ -206,7 +206,7 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 			return err
 		}
 		res.Template = tmpl.Key()
-		var secret map[string][]byte
+		var secret *flagger.Secret
 		if ref := tmpl.Spec.Provider.SecretRef; ref != nil {
 			// Flagger's rule: the Secret lives in the template's namespace.
 			sec, err := g.objects.Secret(tmpl.Namespace, ref.Name)
@@ -216,9 +216,9 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 			if err != nil {
 				return badRequest(fmt.Sprintf("MetricTemplate %s: spec.provider.secretRef: Secret %q not found in namespace %q (the template's namespace)", tmpl.Key(), ref.Name, tmpl.Namespace))
 			}
-			secret = sec.Data
+			secret = sec
 		}
-		p, identity, err = g.registry.ForTemplate(tmpl, secret)
+		p, identity, err = g.registry.ForTemplateObjects(tmpl, secret)
 		if err != nil {
 			return err
 		}
@@ -246,7 +246,7 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 	if err != nil {
 		return err
 	}
-	rendered, err := flagger.Render(name, text, model)
+	rendered, err := g.renders.render(name, text, model)
 	if err != nil {
 		return badRequest(fmt.Sprintf("rendering the query of %s: %v", name, err))
 	}

@@ -58,3 +58,21 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestRenderCacheKeyedByModel(t *testing.T) {
+	objs := objects(t, `
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: t, namespace: default}
+spec:
+  provider: {type: externalmetrics, address: "https://127.0.0.1:1"}
+  query: '{{ namespace }}/{{ variables.m }}?labelSelector=app%3D{{ target }}&maxAge=notaduration'
+`)
+	g := newGate(t, gate.Options{Objects: objs})
+	for _, c := range []struct{ target, m, want string }{{"a", "x", "app%3Da"}, {"b", "x", "app%3Db"}, {"a", "y", "default/y"}} {
+		a := g.check(t, map[string]any{"templateRef": "default/t", "namespace": "default", "target": c.target, "variables": map[string]string{"m": c.m}, "max": 1})
+		if a.res.ErrorKind != "invalid-query" || !strings.Contains(a.res.Query, c.want) {
+			t.Fatalf("%+v: %s", c, a.body)
+		}
+	}
+}

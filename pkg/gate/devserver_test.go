@@ -109,7 +109,7 @@ spec:
         templateVariables: {metric: "%s"}
         thresholdRange: {max: 2}
 `, s.URL(), devservertest.Token, indent(string(s.CAPEM()), "    "), ok))
-	g := newGate(t, gate.Options{Config: cfg, Objects: objs, CacheTTL: ttl, Timeout: 2 * time.Second})
+	g := newGate(t, gate.Options{Config: cfg, Objects: objs, CacheTTL: ttl, Timeout: 3 * time.Second})
 	return &fixture{s: s, g: g, ok: ok}
 }
 
@@ -187,7 +187,7 @@ func TestDevserverProfiles(t *testing.T) {
 				{"reset", scenario.Fault{Reset: true}, "unavailable"},
 				{"malformed", scenario.Fault{Malformed: true}, "unavailable"},
 				{"truncated", scenario.Fault{Truncate: true}, "unavailable"},
-				{"timeout", scenario.Fault{Latency: 6 * time.Second}, "unavailable"},
+				{"timeout", scenario.Fault{Latency: 8 * time.Second}, "unavailable"},
 			} {
 				m := metricFor(profile, "fault-"+fl.name)
 				if err := fx.s.SetSeries("default", m, nil, "1"); err != nil {

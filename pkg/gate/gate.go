@@ -60,6 +60,7 @@ type Gate struct {
 	objects  Objects
 	ready    func() (bool, string)
 	cache    *coalesce.Cache[*provider.Result]
+	renders  renderCache
 	metrics  *gateMetrics
 	log      *slog.Logger
 	token    []byte

@@ -191,3 +191,5 @@ func (l *countingListener) Accept() (net.Conn, error) {
 func f(v float64) *float64 { return &v }
 
 func fmtf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
+
+func getenv(k string) string { return os.Getenv(k) }

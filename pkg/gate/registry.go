@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -28,10 +30,12 @@ import (
 //
 // There is no way to name an address in a request.
 type Registry struct {
-	cluster *rest.Config
-	named   map[string]*named
-	timeout time.Duration
-	metrics *provider.Metrics
+	templates  sync.Map // templateKey -> *templateProvider
+	nTemplates atomic.Int64
+	cluster    *rest.Config
+	named      map[string]*named
+	timeout    time.Duration
+	metrics    *provider.Metrics
 }
 
 type named struct {
@@ -111,6 +115,43 @@ func (r *Registry) Named(name string) (*provider.Provider, string, error) {
 		return nil, "", &CheckError{Kind: provider.ErrorKind(provider.ErrUnavailable), Msg: n.err.Error()}
 	}
 	return n.p, "provider/" + name, nil
+}
+
+type templateKey struct {
+	t      *flagger.MetricTemplate
+	secret *flagger.Secret
+}
+
+type templateProvider struct {
+	p        *provider.Provider
+	identity string
+}
+
+const templateCacheSize = 4096
+
+// ForTemplateObjects is ForTemplate for objects as Objects serves them:
+// the provider is remembered per (template, secret) object, and the
+// informers hand out a new object on every change.
+func (r *Registry) ForTemplateObjects(t *flagger.MetricTemplate, secret *flagger.Secret) (*provider.Provider, string, error) {
+	k := templateKey{t, secret}
+	if v, ok := r.templates.Load(k); ok {
+		tp := v.(*templateProvider)
+		return tp.p, tp.identity, nil
+	}
+	var data map[string][]byte
+	if secret != nil {
+		data = secret.Data
+	}
+	p, id, err := r.ForTemplate(t, data)
+	if err != nil {
+		return nil, "", err
+	}
+	if r.nTemplates.Add(1) > templateCacheSize {
+		r.templates.Clear()
+		r.nTemplates.Store(1)
+	}
+	r.templates.Store(k, &templateProvider{p, id})
+	return p, id, nil
 }
 
 // ForTemplate builds (from the provider library's keyed pool: no new
