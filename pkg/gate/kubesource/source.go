@@ -35,6 +35,14 @@ var (
 	Secrets         = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
 )
 
+// ProviderTypeAnnotation, set to "externalmetrics" on a MetricTemplate,
+// makes the gate run it as an externalmetrics template whatever its
+// spec.provider.type. Flagger v1.36's CRD refuses type "externalmetrics"
+// (its enum predates it); a template only ever referenced from a gate
+// webhook's metadata is never run by Flagger, so it may carry a type the
+// CRD accepts (e.g. prometheus) and this annotation.
+const ProviderTypeAnnotation = "extmetrics.dev/provider-type"
+
 // Options configure a Source.
 type Options struct {
 	// Namespaces to watch; empty means every namespace.
@@ -245,6 +253,9 @@ func (s *Source) onTemplate(obj any, deleted bool) {
 		e.err = fmt.Errorf("MetricTemplate %s: not decoded (apiVersion %q)", k, u.GetAPIVersion())
 	default:
 		e.obj = set.Templates[0]
+		if u.GetAnnotations()[ProviderTypeAnnotation] == flagger.ProviderExternal {
+			e.obj.Spec.Provider.Type = flagger.ProviderExternal
+		}
 	}
 	if e.err != nil {
 		s.log.Warn("invalid MetricTemplate", "template", k, "error", e.err.Error())

@@ -145,6 +145,18 @@ func TestSourceServesAndFollowsChanges(t *testing.T) {
 	})
 }
 
+func TestProviderTypeAnnotation(t *testing.T) {
+	annotated := template("shop", "a", "q", map[string]any{"type": "prometheus", "address": "https://dca.datadog:8443"})
+	annotated.SetAnnotations(map[string]string{kubesource.ProviderTypeAnnotation: "externalmetrics"})
+	s, _, _ := newSource(t, kubesource.Options{}, annotated, template("shop", "b", "q", map[string]any{"type": "prometheus"}))
+	if tm, err := s.MetricTemplate("shop", "a"); err != nil || tm.Spec.Provider.Type != "externalmetrics" || tm.Spec.Provider.Address != "https://dca.datadog:8443" {
+		t.Fatalf("%+v %v", tm, err)
+	}
+	if tm, err := s.MetricTemplate("shop", "b"); err != nil || tm.Spec.Provider.Type != "prometheus" {
+		t.Fatalf("%+v %v", tm, err)
+	}
+}
+
 func TestSourceNamespaces(t *testing.T) {
 	s, _, _ := newSource(t, kubesource.Options{Namespaces: []string{"shop"}},
 		template("shop", "a", "q", map[string]any{"type": "externalmetrics"}),
