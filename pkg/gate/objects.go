@@ -1,9 +1,14 @@
 package gate
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"sync"
+
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/extmetrics/extmetrics/pkg/flagger"
 )
@@ -24,6 +29,71 @@ var ErrNotFound = errors.New("not found")
 // ErrNotWatched is wrapped by Objects lookups in a namespace the gate does
 // not watch (--namespaces).
 var ErrNotWatched = errors.New("namespace not watched")
+
+// ProviderTypeAnnotation, set to "externalmetrics" on a MetricTemplate,
+// makes the gate run it as an externalmetrics template whatever its
+// spec.provider.type. Flagger v1.36's CRD refuses type "externalmetrics"
+// (its enum predates it); a template only ever referenced from a gate
+// webhook's metadata is never run by Flagger, so it may carry a type the
+// CRD accepts (e.g. prometheus) and this annotation.
+const ProviderTypeAnnotation = "extmetrics.dev/provider-type"
+
+// ApplyAnnotations applies the gate's annotations of a MetricTemplate.
+func ApplyAnnotations(t *flagger.MetricTemplate, annotations map[string]string) {
+	if annotations[ProviderTypeAnnotation] == flagger.ProviderExternal {
+		t.Spec.Provider.Type = flagger.ProviderExternal
+	}
+}
+
+// LoadStaticObjects reads MetricTemplates, Secrets and Canaries from YAML
+// files (package flagger's loader) and applies the gate's annotations.
+func LoadStaticObjects(paths ...string) (*StaticObjects, error) {
+	set, err := flagger.Load(paths, flagger.Options{})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range paths {
+		if err := annotate(set, p); err != nil {
+			return nil, err
+		}
+	}
+	return NewStaticObjects(set), nil
+}
+
+// annotate finds the annotations of the MetricTemplates in a file.
+func annotate(set *flagger.Set, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
+	for {
+		var obj struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name        string            `json:"name"`
+				Namespace   string            `json:"namespace"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"metadata"`
+		}
+		if err := dec.Decode(&obj); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if obj.Kind != flagger.KindMetricTemplate {
+			continue
+		}
+		ns := obj.Metadata.Namespace
+		if ns == "" {
+			ns = flagger.DefaultNamespace
+		}
+		if t := set.Template(ns, obj.Metadata.Name); t != nil {
+			ApplyAnnotations(t, obj.Metadata.Annotations)
+		}
+	}
+}
 
 // StaticObjects serves objects loaded from files (package flagger's Set):
 // for tests and for running the gate without a cluster. Safe for concurrent

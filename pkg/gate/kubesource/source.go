@@ -35,13 +35,8 @@ var (
 	Secrets         = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
 )
 
-// ProviderTypeAnnotation, set to "externalmetrics" on a MetricTemplate,
-// makes the gate run it as an externalmetrics template whatever its
-// spec.provider.type. Flagger v1.36's CRD refuses type "externalmetrics"
-// (its enum predates it); a template only ever referenced from a gate
-// webhook's metadata is never run by Flagger, so it may carry a type the
-// CRD accepts (e.g. prometheus) and this annotation.
-const ProviderTypeAnnotation = "extmetrics.dev/provider-type"
+// ProviderTypeAnnotation is gate.ProviderTypeAnnotation.
+const ProviderTypeAnnotation = gate.ProviderTypeAnnotation
 
 // Options configure a Source.
 type Options struct {
@@ -253,9 +248,7 @@ func (s *Source) onTemplate(obj any, deleted bool) {
 		e.err = fmt.Errorf("MetricTemplate %s: not decoded (apiVersion %q)", k, u.GetAPIVersion())
 	default:
 		e.obj = set.Templates[0]
-		if u.GetAnnotations()[ProviderTypeAnnotation] == flagger.ProviderExternal {
-			e.obj.Spec.Provider.Type = flagger.ProviderExternal
-		}
+		gate.ApplyAnnotations(e.obj, u.GetAnnotations())
 	}
 	if e.err != nil {
 		s.log.Warn("invalid MetricTemplate", "template", k, "error", e.err.Error())
