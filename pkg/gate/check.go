@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -242,7 +243,7 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 		return badRequest(fmt.Sprintf("query longer than %d bytes", query.MaxLength))
 	}
 
-	model, err := g.model(req, tmpl, text)
+	model, analysisInterval, err := g.model(req, tmpl, text)
 	if err != nil {
 		return err
 	}
@@ -263,7 +264,14 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 		return err
 	}
 	res.Query = pq.String()
-	maxAge := pq.MaxAge
+	// Staleness: the query's maxAge= (applied by the provider), else the
+	// gate's default bound (3 analysis intervals, at least 5m), which also
+	// decides whether a cached answer may still be served.
+	maxAge, bound := pq.MaxAge, time.Duration(0)
+	if maxAge == 0 {
+		bound = g.staleBound(analysisInterval)
+		maxAge = bound
+	}
 
 	r, outcome, err := g.cache.Do(ctx, identity+"\x00"+res.Query,
 		func(v *provider.Result, now time.Time) bool { return fresh(v, maxAge, now) },
@@ -282,6 +290,12 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 		}
 		return err
 	}
+	if bound > 0 {
+		if msg := staleness(r.Items, bound, g.now()); msg != "" {
+			return &provider.Error{Kind: provider.ErrStale, Op: "query", Query: res.Query, StatusCode: http.StatusOK,
+				Message: msg + " (the gate's default bound: 3 analysis intervals, at least " + MinDefaultMaxAge.String() + "; set &maxAge= in the query, or --max-age)"}
+		}
+	}
 	if r.Matched > 1 && pq.Aggregate == "" {
 		return &CheckError{Kind: KindAmbiguous, Msg: fmt.Sprintf("query %q matched %d series where one was meant: narrow its labelSelector or set aggregate= (sum, avg, min, max, count)", res.Query, r.Matched)}
 	}
@@ -294,6 +308,51 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 		res.ErrorKind = KindOutOfRange
 	}
 	return nil
+}
+
+// MinDefaultMaxAge is the smallest default staleness bound.
+const MinDefaultMaxAge = 5 * time.Minute
+
+// DefaultMaxAge is the staleness bound of a check whose query names no
+// maxAge=: 3 analysis intervals (the canary's, when known), at least
+// MinDefaultMaxAge — the rule of extmetrics analyze.
+func DefaultMaxAge(interval time.Duration) time.Duration {
+	return max(MinDefaultMaxAge, 3*interval)
+}
+
+// staleBound is the default bound for a check (0: none).
+func (g *Gate) staleBound(interval time.Duration) time.Duration {
+	switch {
+	case g.maxAge < 0:
+		return 0
+	case g.maxAge > 0:
+		return g.maxAge
+	}
+	return DefaultMaxAge(interval)
+}
+
+// staleness says why items fail a bound (every item must be dated and
+// younger), or "".
+func staleness(items []provider.Item, bound time.Duration, now time.Time) string {
+	stale, undated := 0, 0
+	var oldest time.Duration
+	for _, it := range items {
+		if it.Timestamp.IsZero() {
+			undated++
+			continue
+		}
+		if age := now.Sub(it.Timestamp); age > bound {
+			stale++
+			oldest = max(oldest, age)
+		}
+	}
+	switch {
+	case undated > 0:
+		return fmt.Sprintf("%d of %d items have no timestamp, maxAge %s", undated, len(items), bound)
+	case stale > 0:
+		return fmt.Sprintf("%d of %d items are older than maxAge %s (oldest is %s old)", stale, len(items), bound, oldest.Round(time.Second))
+	}
+	return ""
 }
 
 // fresh says whether a cached result may still be served: every item must
@@ -352,7 +411,15 @@ var (
 )
 
 // model builds Flagger's template model for the request.
-func (g *Gate) model(req *Request, tmpl *flagger.MetricTemplate, text string) (flagger.Model, error) {
+func (g *Gate) model(req *Request, tmpl *flagger.MetricTemplate, text string) (flagger.Model, time.Duration, error) {
+	var interval time.Duration
+	if req.Interval != "" {
+		d, err := time.ParseDuration(req.Interval)
+		if err != nil || d <= 0 {
+			return flagger.Model{}, 0, badRequest(fmt.Sprintf("interval %q: want a positive duration such as 1m", req.Interval))
+		}
+		interval = d
+	}
 	target := req.Target
 	if target == "" {
 		target = req.Name
@@ -372,21 +439,21 @@ func (g *Gate) model(req *Request, tmpl *flagger.MetricTemplate, text string) (f
 		m.Route = req.Route
 	}
 	if !req.ReadCanary || req.Name == "" || req.Namespace == "" {
-		return m, nil
+		return m, interval, nil
 	}
 	var c *flagger.Canary
 	if g.objects != nil {
 		var err error
 		c, err = g.objects.Canary(req.Namespace, req.Name)
 		if err != nil && !errors.Is(err, ErrNotFound) {
-			return m, badRequest(err.Error())
+			return m, 0, badRequest(err.Error())
 		}
 	}
 	if c == nil {
 		if canaryFuncs.MatchString(text) && req.Target == "" {
-			return m, badRequest(fmt.Sprintf("Canary %s/%s not found: the query uses its spec (target, service, ingress or route)", req.Namespace, req.Name))
+			return m, 0, badRequest(fmt.Sprintf("Canary %s/%s not found: the query uses its spec (target, service, ingress or route)", req.Namespace, req.Name))
 		}
-		return m, nil
+		return m, interval, nil
 	}
 	// The canary's metric that uses this template gives interval and
 	// templateVariables, as in analysis; the request's values win.
@@ -418,5 +485,12 @@ func (g *Gate) model(req *Request, tmpl *flagger.MetricTemplate, text string) (f
 		cm.Variables = map[string]string{}
 	}
 	maps.Copy(cm.Variables, req.Variables)
-	return cm, nil
+	if interval == 0 && c.Spec.Analysis != nil {
+		// The canary's analysis interval (Flagger's default 1m).
+		interval = time.Minute
+		if d, err := time.ParseDuration(c.Spec.Analysis.Interval); err == nil && d > 0 {
+			interval = d
+		}
+	}
+	return cm, interval, nil
 }

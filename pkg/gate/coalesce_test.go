@@ -139,3 +139,34 @@ func TestCacheNeverServesErrorsOrStaleData(t *testing.T) {
 		t.Fatal("no new upstream request")
 	}
 }
+
+// Data older than the default bound (3 analysis intervals, at least 5m)
+// fails closed unless the query or the gate says otherwise.
+func TestDefaultStalenessBound(t *testing.T) {
+	s, g := devGate(t, time.Minute, nil)
+	s.SetSeries("default", "old", nil, "1")
+	s.SetFault("old", scenario.Fault{StaleBy: 10 * time.Minute})
+	q := map[string]any{"provider": "dev", "query": "default/old", "max": 1}
+	a := g.check(t, q)
+	if a.status != 502 || a.res.ErrorKind != "stale" || !strings.Contains(a.res.Error, "maxAge 5m0s") || !strings.Contains(a.res.Error, "default bound") {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
+	// The same cached answer passes for a caller whose interval allows it...
+	q["interval"] = "5m"
+	if a := g.check(t, q); a.status != 200 || !a.res.Cached {
+		t.Fatalf("interval 5m: %d %s", a.status, a.body)
+	}
+	// ... and for a query with its own maxAge.
+	if a := g.check(t, map[string]any{"provider": "dev", "query": "default/old?maxAge=11m", "max": 1}); a.status != 200 {
+		t.Fatalf("own maxAge: %d %s", a.status, a.body)
+	}
+	// Flagger: the canary's metric interval is unknown here, so 5m.
+	if a := g.flagger(t, "default", "web", map[string]string{"provider": "dev", "query": "default/old", "max": "1"}); a.status != 424 || !strings.Contains(a.body, "stale") {
+		t.Fatalf("flagger: %d %s", a.status, a.body)
+	}
+	// --max-age -1: off.
+	off := newGate(t, gate.Options{MaxAge: -1, Config: g.Registry().Config()})
+	if a := off.check(t, map[string]any{"provider": "dev", "query": "default/old", "max": 1}); a.status != 200 {
+		t.Fatalf("bound off: %d %s", a.status, a.body)
+	}
+}

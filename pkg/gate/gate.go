@@ -50,7 +50,13 @@ type Options struct {
 	Logger            *slog.Logger // default discards
 	// Collectors are served on /metrics too (e.g. the informers').
 	Collectors []prometheus.Collector
-	// Now is the clock of the cache; default time.Now.
+	// MaxAge bounds the age of the data a check may pass on when its
+	// query names no maxAge= (the query's own bound wins): 0 means
+	// DefaultMaxAge of the canary's analysis interval (5m when unknown),
+	// negative turns the bound off.
+	MaxAge time.Duration
+	// Now is the clock of the cache and of the staleness bound; default
+	// time.Now.
 	Now func() time.Time
 }
 
@@ -65,12 +71,17 @@ type Gate struct {
 	log      *slog.Logger
 	token    []byte
 	mtls     bool
+	maxAge   time.Duration
+	now      func() time.Time
 	mux      *http.ServeMux
 }
 
 // New builds a gate: every named provider is built now.
 func New(opts Options) (*Gate, error) {
-	g := &Gate{objects: opts.Objects, ready: opts.Ready, log: opts.Logger, metrics: newGateMetrics(), mtls: opts.RequireClientCert}
+	g := &Gate{objects: opts.Objects, ready: opts.Ready, log: opts.Logger, metrics: newGateMetrics(), mtls: opts.RequireClientCert, maxAge: opts.MaxAge, now: opts.Now}
+	if g.now == nil {
+		g.now = time.Now
+	}
 	if g.log == nil {
 		g.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

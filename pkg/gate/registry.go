@@ -30,6 +30,7 @@ import (
 //
 // There is no way to name an address in a request.
 type Registry struct {
+	config     *Config
 	templates  sync.Map // templateKey -> *templateProvider
 	nTemplates atomic.Int64
 	cluster    *rest.Config
@@ -54,7 +55,7 @@ func NewRegistry(cfg *Config, cluster *rest.Config, timeout time.Duration, metri
 	if timeout <= 0 {
 		timeout = provider.DefaultTimeout
 	}
-	r := &Registry{cluster: cluster, named: map[string]*named{}, timeout: timeout, metrics: metrics}
+	r := &Registry{config: cfg, cluster: cluster, named: map[string]*named{}, timeout: timeout, metrics: metrics}
 	if cfg == nil {
 		return r, nil
 	}
@@ -89,6 +90,9 @@ func NewRegistry(cfg *Config, cluster *rest.Config, timeout time.Duration, metri
 	}
 	return r, nil
 }
+
+// Config is the configuration the registry was built from (may be nil).
+func (r *Registry) Config() *Config { return r.config }
 
 // Names lists the named providers, sorted.
 func (r *Registry) Names() []string {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/rest"
 
@@ -31,7 +32,7 @@ func newUpstream(t *testing.T) *upstream {
 		u.auth = append(u.auth, r.Header.Get("Authorization"))
 		u.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"kind":"ExternalMetricValueList","apiVersion":"external.metrics.k8s.io/v1beta1","metadata":{},"items":[{"metricName":"m","metricLabels":{},"timestamp":"2026-01-01T00:00:00Z","value":"1"}]}`))
+		w.Write([]byte(`{"kind":"ExternalMetricValueList","apiVersion":"external.metrics.k8s.io/v1beta1","metadata":{},"items":[{"metricName":"m","metricLabels":{},"timestamp":"` + time.Now().UTC().Format(time.RFC3339) + `","value":"1"}]}`))
 	}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

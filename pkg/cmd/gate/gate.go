@@ -35,6 +35,7 @@ type options struct {
 	config          string
 	namespaces      []string
 	cacheTTL        time.Duration
+	maxAge          string
 	timeout         time.Duration
 	authTokenFile   string
 	tlsCert         string
@@ -76,6 +77,7 @@ the named providers of --config only, and says so in its first log line.`,
 	f.StringVar(&o.config, "config", "", "YAML file of named providers (name, address, caFile, tokenFile, clientCertFile, clientKeyFile, insecureSkipVerify, timeout)")
 	f.StringSliceVar(&o.namespaces, "namespaces", nil, "namespaces whose MetricTemplates, Canaries and Secrets are watched (default: all)")
 	f.DurationVar(&o.cacheTTL, "cache-ttl", gate.DefaultCacheTTL, "how long a successful answer is reused (0 disables; errors are never cached)")
+	f.StringVar(&o.maxAge, "max-age", "auto", "bound on the age of data a check may pass on when its query names no maxAge=: auto (3 analysis intervals, at least 5m), 0 (off) or a duration")
 	f.DurationVar(&o.timeout, "timeout", provider.DefaultTimeout, "per-query budget, retries included")
 	f.StringVar(&o.authTokenFile, "auth-token-file", "", "require this bearer token (file) on the check endpoints")
 	f.StringVar(&o.tlsCert, "tls-cert-file", "", "serve HTTPS with this certificate (PEM); needs --tls-key-file")
@@ -118,7 +120,25 @@ func (o *options) clusterConfig() (*rest.Config, string, error) {
 	return cfg, where, nil
 }
 
+// maxAgeOption turns --max-age into gate.Options.MaxAge.
+func (o *options) maxAgeOption() (time.Duration, error) {
+	switch o.maxAge {
+	case "auto", "":
+		return 0, nil
+	case "0":
+		return -1, nil
+	}
+	d, err := time.ParseDuration(o.maxAge)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("--max-age %q: want auto, 0 or a positive duration such as 10m", o.maxAge)
+	}
+	return d, nil
+}
+
 func (o *options) validate() error {
+	if _, err := o.maxAgeOption(); err != nil {
+		return err
+	}
 	if o.cacheTTL < 0 {
 		return errors.New("--cache-ttl: must not be negative")
 	}
@@ -209,8 +229,9 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		}
 	}
 
+	maxAge, _ := o.maxAgeOption()
 	gopts := gate.Options{
-		Config: cfg, Cluster: cluster, CacheTTL: o.cacheTTL, Timeout: o.timeout,
+		Config: cfg, Cluster: cluster, CacheTTL: o.cacheTTL, Timeout: o.timeout, MaxAge: maxAge,
 		AuthToken: token, RequireClientCert: o.clientCA != "", Logger: log,
 	}
 	var src *kubesource.Source

@@ -150,6 +150,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--config", bad, "--no-cluster"}, `providers[0]: unknown field "adress"`},
 		{[]string{"--config", filepath.Join(dir, "none.yaml"), "--no-cluster"}, "no such file"},
 		{[]string{"--cache-ttl", "-1s"}, "--cache-ttl"},
+		{[]string{"--max-age", "soon"}, "--max-age"},
 		{[]string{"--listen", "8080"}, "--listen"},
 		{[]string{"--client-ca-file", "x"}, "needs --tls-cert-file"},
 		{[]string{"--tls-cert-file", "x"}, "together"},
