@@ -157,3 +157,38 @@ func TestAuthMTLS(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// Whatever the body, the check endpoints answer (no panic), never pass
+// without a provider to ask, and Flagger's answers stay one line.
+func FuzzEndpoints(f *testing.F) {
+	g, err := gate.New(gate.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := g.Handler()
+	f.Add("/v1/check", `{"provider":"dev","query":"default/m","max":1}`)
+	f.Add("/flagger/v1/check", `{"name":"web","namespace":"default","metadata":{"templateRef":"t","max":"1","variables.x":"y"}}`)
+	f.Add("/argo/v1/value?provider=a&query=b", ``)
+	f.Add("/v1/check", `{"templateRef":"a/b","min":1e308,"max":-1e308}`)
+	f.Fuzz(func(t *testing.T, path, body string) {
+		if !strings.HasPrefix(path, "/") {
+			path = "/" + path
+		}
+		method := "POST"
+		if strings.HasPrefix(path, "/argo") {
+			method = "GET"
+		}
+		req, err := http.NewRequest(method, "http://gate"+path, strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code == 200 && (strings.HasPrefix(req.URL.Path, "/v1/") || strings.HasPrefix(req.URL.Path, "/flagger/") || strings.HasPrefix(req.URL.Path, "/argo/")) {
+			t.Fatalf("%s %q: 200 without any provider: %s", path, body, w.Body)
+		}
+		if strings.HasPrefix(req.URL.Path, "/flagger/") && strings.ContainsAny(strings.TrimSuffix(w.Body.String(), "\n"), "\r\n") {
+			t.Fatalf("flagger answer not one line: %q", w.Body)
+		}
+	})
+}
