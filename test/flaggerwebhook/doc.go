@@ -6,6 +6,6 @@
 // only over HTTP (extmetrics gate and extmetrics devserver run as
 // subprocesses built from the main module).
 //
-// Run it with: cd test/flaggerwebhook && go test ./...
-// (the main module's TestFlaggerWebhookModule in test/e2e/gate runs it too).
+// Run it with: cd test/flaggerwebhook && go test -race ./... (README's test
+// command and .ci/run do).
 package flaggerwebhook
