@@ -26,7 +26,9 @@ import (
 //   - a MetricTemplate with spec.provider.address gets only its own secretRef
 //     Secret's data, never the gate's kubeconfig or service-account token;
 //   - a MetricTemplate without an address means the gate's cluster (as in
-//     Flagger): its Secret's token, when there is one, replaces the gate's.
+//     Flagger): its Secret's token, when there is one, replaces the gate's;
+//     its insecureSkipVerify is ignored (the gate's token must not travel
+//     over unverified TLS because a template said so).
 //
 // There is no way to name an address in a request.
 type Registry struct {
@@ -166,6 +168,9 @@ func (r *Registry) ForTemplate(t *flagger.MetricTemplate, secret map[string][]by
 	spec := provider.Spec{Address: t.Spec.Provider.Address, InsecureSkipVerify: t.Spec.Provider.InsecureSkipVerify, SecretData: secret}
 	var base *rest.Config
 	if spec.Address == "" {
+		// The gate's own cluster, possibly with the gate's own token: a
+		// template may not turn its certificate verification off.
+		spec.InsecureSkipVerify = false
 		if r.cluster == nil {
 			return nil, "", &CheckError{Kind: provider.ErrorKind(provider.ErrUnavailable), Msg: fmt.Sprintf("MetricTemplate %s has no spec.provider.address, which means the gate's own cluster: %v", t.Key(), ErrNoCluster)}
 		}

@@ -13,6 +13,8 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/extmetrics/extmetrics/pkg/devserver"
+	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
 	"github.com/extmetrics/extmetrics/pkg/gate"
 )
 
@@ -178,6 +180,32 @@ stringData:
 	}
 	if strings.Contains(g.log.String()+g.metrics(t), "template-token") || strings.Contains(g.log.String(), gateToken) {
 		t.Fatal("token in logs or metrics")
+	}
+}
+
+// A template without an address cannot turn off the verification of the
+// gate's own cluster (where the gate's token goes).
+func TestTemplateCannotDisableClusterTLS(t *testing.T) {
+	cluster, other := devservertest.New(t, devserver.Config{}), devservertest.New(t, devserver.Config{})
+	cluster.SetSeries("default", "m", nil, "1")
+	// The cluster config trusts another CA: every request to the cluster fails verification.
+	clusterCfg := devservertest.RESTConfig(cluster, devservertest.Token)
+	clusterCfg.CAData = other.CAPEM()
+	objs := objects(t, `
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: insecure, namespace: team}
+spec:
+  provider: {type: externalmetrics, insecureSkipVerify: true}
+  query: default/m
+`)
+	g := newGate(t, gate.Options{Cluster: clusterCfg, Objects: objs})
+	a := g.flagger(t, "team", "web", map[string]string{"templateRef": "insecure", "max": "1"})
+	if a.status != 424 || !strings.Contains(a.body, "certificate") {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
+	if n := upstreamCount(t, cluster); n != 0 {
+		t.Fatalf("the gate's token went over unverified TLS (%d requests)", n)
 	}
 }
 
