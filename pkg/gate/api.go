@@ -51,6 +51,24 @@ type FlaggerPayload struct {
 	Metadata  map[string]string `json:"metadata,omitempty"`
 }
 
+// flaggerVerdict is the 200 answer of the Flagger endpoint: the Result
+// without its items.
+type flaggerVerdict struct {
+	Verdict   string   `json:"verdict"`
+	Passed    bool     `json:"passed"`
+	Template  string   `json:"template,omitempty"`
+	Provider  string   `json:"provider,omitempty"`
+	Canary    string   `json:"canary,omitempty"`
+	Query     string   `json:"query"`
+	Value     *float64 `json:"value"`
+	Min       *float64 `json:"min,omitempty"`
+	Max       *float64 `json:"max,omitempty"`
+	Matched   int      `json:"matched"`
+	Cached    bool     `json:"cached"`
+	Coalesced bool     `json:"coalesced,omitempty"`
+	Latency   string   `json:"latency"`
+}
+
 // Metadata keys of the Flagger webhook.
 var flaggerKeys = []string{"templateRef", "provider", "query", "min", "max", "interval", "target", "service", "ingress", "route", "variables.<key>"}
 
@@ -116,7 +134,10 @@ func (g *Gate) serveFlagger(w http.ResponseWriter, r *http.Request) {
 	}
 	res := g.Check(r.Context(), req)
 	if res.Verdict == VerdictPass {
-		writeJSON(w, http.StatusOK, res)
+		// Flagger reads only the status of a 2xx answer: a short verdict.
+		writeJSON(w, http.StatusOK, flaggerVerdict{Verdict: res.Verdict, Passed: res.Passed, Template: res.Template,
+			Provider: res.Provider, Canary: res.Canary, Query: res.Query, Value: res.Value, Min: res.Min, Max: res.Max,
+			Matched: res.Matched, Cached: res.Cached, Coalesced: res.Coalesced, Latency: res.Latency})
 		return
 	}
 	writeText(w, flaggerStatusFor(res.ErrorKind), res.Reason())
