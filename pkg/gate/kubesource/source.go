@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,9 +61,10 @@ type Source struct {
 	canaries  map[string]entry[*flagger.Canary]
 	secrets   map[string]*flagger.Secret
 
-	synced []namedSync
-	dyn    []dynamicinformer.DynamicSharedInformerFactory
-	kube   []informers.SharedInformerFactory
+	synced    []namedSync
+	allSynced atomic.Bool // the initial lists are in: lag is meaningful from now on
+	dyn       []dynamicinformer.DynamicSharedInformerFactory
+	kube      []informers.SharedInformerFactory
 
 	lag     *prometheus.HistogramVec
 	syncedG *prometheus.GaugeVec
@@ -116,7 +118,7 @@ func NewForClients(dyn dynamic.Interface, kube kubernetes.Interface, opts Option
 	sort.Strings(s.namespaces)
 	s.lag = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: gate.MetricsNamespace, Name: "informer_lag_seconds",
-		Help:    "Time from an object's last change (managedFields time, else creation) to the gate seeing it, by resource.",
+		Help:    "Time from an object's last change (managedFields time, else creation; 1 s resolution) to the gate seeing it, by resource; after the initial list.",
 		Buckets: []float64{.01, .05, .1, .25, .5, 1, 2, 5, 10, 30, 60},
 	}, []string{"resource"})
 	s.syncedG = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -190,6 +192,9 @@ func nsName(ns string) string {
 
 func (s *Source) event(resource, typ string, obj any) {
 	s.eventsC.WithLabelValues(resource, typ).Inc()
+	if !s.allSynced.Load() {
+		return // the initial list: objects' ages, not the informer's lag
+	}
 	m, err := metaAccessor(obj)
 	if err != nil {
 		return
@@ -364,6 +369,7 @@ func (s *Source) Ready() (bool, string) {
 		}
 		s.syncedG.WithLabelValues(r).Set(v)
 	}
+	s.allSynced.Store(len(missing) == 0)
 	if len(missing) > 0 {
 		return false, "informers not synced: " + strings.Join(missing, ", ") + " (are Flagger's CRDs installed and may the gate list them?)"
 	}
