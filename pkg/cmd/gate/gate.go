@@ -20,7 +20,6 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/klog/v2"
 
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 	"github.com/extmetrics/extmetrics/pkg/gate"
@@ -198,8 +197,6 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		return cmdutil.Usagef("--log-level: %q: want debug, info, warn or error", o.logLevel)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	// client-go (informers, reflectors) logs through klog: the same JSON lines.
-	klog.SetSlogLogger(log.With("source", "client-go"))
 	if err := o.validate(); err != nil {
 		return cmdutil.Usage(err)
 	}
