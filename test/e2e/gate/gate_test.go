@@ -1,6 +1,7 @@
 package gate_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,9 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +27,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/extmetrics/extmetrics/pkg/cmd"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/gate"
 	"github.com/extmetrics/extmetrics/pkg/gate/kubesource"
@@ -398,6 +402,19 @@ spec:
 	if code, body := call(t, "POST", srv.URL+"/flagger/v1/check", `{"name":"x","namespace":"default","metadata":{"templateRef":"error-rate","max":"1"}}`); code != 400 || !strings.Contains(body, "not watched") {
 		t.Fatalf("unwatched namespace: %d %s", code, body)
 	}
+	// The command itself, with the service account's kubeconfig.
+	url, stop := runCommand(t, "gate", "--listen", "127.0.0.1:0", "--kubeconfig", kc, "--namespaces", "shop")
+	eventually(t, "the command's /readyz", func() (bool, string) {
+		code, body := call(t, "GET", url+"/readyz", "")
+		return code == 200 && strings.Contains(body, "informers synced"), body
+	})
+	if code, body := call(t, "POST", url+"/flagger/v1/check", `{"name":"podinfo","namespace":"shop","metadata":{"templateRef":"latency","max":"500"}}`); code != 200 {
+		t.Fatalf("command: %d %s", code, body)
+	}
+	if logs := stop(); !strings.Contains(logs, "cluster from kubeconfig "+kc) || !strings.Contains(logs, `"msg":"check"`) || strings.Contains(logs, token) {
+		t.Fatalf("command logs: %s", logs)
+	}
+
 	_, m := call(t, "GET", srv.URL+"/metrics", "")
 	for _, want := range []string{`extmetrics_gate_informer_synced{resource="metrictemplates"} 1`, "extmetrics_gate_informer_lag_seconds_count"} {
 		if !strings.Contains(m, want) {
@@ -408,6 +425,56 @@ spec:
 		t.Fatal("token in metrics")
 	}
 }
+
+// runCommand runs the extmetrics command line in-process; it returns the
+// URL of its listening line and a stop function (SIGTERM's context cancel)
+// that returns its stderr.
+func runCommand(t *testing.T, args ...string) (string, func() string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	var stderr strings.Builder
+	var mu sync.Mutex
+	errw := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return stderr.Write(p) })
+	done := make(chan struct{})
+	go func() {
+		root := cmd.NewRoot()
+		root.SetArgs(args)
+		root.SetOut(pw)
+		root.SetErr(errw)
+		root.ExecuteContext(ctx)
+		pw.Close()
+		close(done)
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	go io.Copy(io.Discard, pr)
+	if err != nil {
+		cancel()
+		<-done
+		t.Fatalf("%v: no listening line: %v\n%s", args, err, stderr.String())
+	}
+	m := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("line %q", line)
+	}
+	stopped := false
+	stop := func() string {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return stderr.String()
+	}
+	t.Cleanup(func() { stop() })
+	return m[1], stop
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func call(t testing.TB, method, url, body string) (int, string) {
 	t.Helper()
