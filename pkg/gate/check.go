@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"maps"
 	"math"
-	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/flagger"
 	"github.com/extmetrics/extmetrics/pkg/gate/coalesce"
 	"github.com/extmetrics/extmetrics/pkg/provider"
@@ -291,9 +291,9 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 		return err
 	}
 	if bound > 0 {
-		if msg := staleness(r.Items, bound, g.now()); msg != "" {
-			return &provider.Error{Kind: provider.ErrStale, Op: "query", Query: res.Query, StatusCode: http.StatusOK,
-				Message: msg + " (the gate's default bound: 3 analysis intervals, at least " + MinDefaultMaxAge.String() + "; set &maxAge= in the query, or --max-age)"}
+		hint := "the gate's default bound: 3 analysis intervals, at least " + MinDefaultMaxAge.String() + "; set &maxAge= in the query, or --max-age"
+		if err := provider.CheckMaxAge(r, bound, g.now(), hint); err != nil {
+			return err
 		}
 	}
 	if r.Matched > 1 && pq.Aggregate == "" {
@@ -310,15 +310,13 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 	return nil
 }
 
-// MinDefaultMaxAge is the smallest default staleness bound.
-const MinDefaultMaxAge = 5 * time.Minute
+// MinDefaultMaxAge is the smallest default staleness bound (analysis').
+const MinDefaultMaxAge = analysis.MinDefaultMaxAge
 
 // DefaultMaxAge is the staleness bound of a check whose query names no
-// maxAge=: 3 analysis intervals (the canary's, when known), at least
-// MinDefaultMaxAge — the rule of extmetrics analyze.
-func DefaultMaxAge(interval time.Duration) time.Duration {
-	return max(MinDefaultMaxAge, 3*interval)
-}
+// maxAge=: analysis.DefaultMaxAge, 3 analysis intervals (the canary's, when
+// known), at least MinDefaultMaxAge — the rule of extmetrics analyze.
+func DefaultMaxAge(interval time.Duration) time.Duration { return analysis.DefaultMaxAge(interval) }
 
 // staleBound is the default bound for a check (0: none).
 func (g *Gate) staleBound(interval time.Duration) time.Duration {
@@ -329,30 +327,6 @@ func (g *Gate) staleBound(interval time.Duration) time.Duration {
 		return g.maxAge
 	}
 	return DefaultMaxAge(interval)
-}
-
-// staleness says why items fail a bound (every item must be dated and
-// younger), or "".
-func staleness(items []provider.Item, bound time.Duration, now time.Time) string {
-	stale, undated := 0, 0
-	var oldest time.Duration
-	for _, it := range items {
-		if it.Timestamp.IsZero() {
-			undated++
-			continue
-		}
-		if age := now.Sub(it.Timestamp); age > bound {
-			stale++
-			oldest = max(oldest, age)
-		}
-	}
-	switch {
-	case undated > 0:
-		return fmt.Sprintf("%d of %d items have no timestamp, maxAge %s", undated, len(items), bound)
-	case stale > 0:
-		return fmt.Sprintf("%d of %d items are older than maxAge %s (oldest is %s old)", stale, len(items), bound, oldest.Round(time.Second))
-	}
-	return ""
 }
 
 // fresh says whether a cached result may still be served: every item must
