@@ -23,5 +23,8 @@
 //
 // Only provider type "externalmetrics" is supported; other provider types,
 // inline queries and Flagger's builtin checks (request-success-rate,
-// request-duration) are refused with a message saying what is supported.
+// request-duration) are refused with a message saying what is supported;
+// datadog templates with a hint to run `extmetrics migrate datadog`. That
+// command alone loads with Options.AcceptDatadog: datadog templates resolve
+// (no secret is read) and metrics it cannot migrate are left as they are.
 package flagger

@@ -24,6 +24,14 @@ type Options struct {
 	DefaultNamespace string
 	// Stdin is read for the path "-" (default os.Stdin).
 	Stdin io.Reader
+	// AcceptDatadog is for `extmetrics migrate datadog` only (see
+	// ResolveCanary): Resolve accepts MetricTemplates with provider type
+	// "datadog" without reading any template's secretRef (a migration needs
+	// no credentials), and leaves the metrics extmetrics cannot run (other
+	// provider types, builtin checks, inline queries) out of the checks with
+	// a note instead of failing the canary. Every other command keeps it
+	// false, so they refuse datadog templates with a hint to migrate them.
+	AcceptDatadog bool
 }
 
 // Set is every object loaded, in the order read. It is not safe for
@@ -40,13 +48,14 @@ type Set struct {
 	defaultNS  string
 	stdin      io.Reader
 	stdinUsed  bool
+	datadog    bool // Options.AcceptDatadog
 	errs       []error
 	seen       map[string]Source // kind/namespace/name -> where first defined
 }
 
 // NewSet returns an empty set.
 func NewSet(opts Options) *Set {
-	s := &Set{defaultNS: opts.DefaultNamespace, stdin: opts.Stdin, seen: map[string]Source{}}
+	s := &Set{defaultNS: opts.DefaultNamespace, stdin: opts.Stdin, datadog: opts.AcceptDatadog, seen: map[string]Source{}}
 	if s.defaultNS == "" {
 		s.defaultNS = DefaultNamespace
 	}

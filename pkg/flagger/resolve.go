@@ -93,6 +93,10 @@ func (s *Set) resolveCanary(c *Canary) (*Resolved, []error) {
 			continue
 		}
 		names[m.Name] = i
+		if s.datadog && (m.Query != "" || m.TemplateRef == nil) {
+			note(field, m.Line, "left as it is: not a templateRef metric")
+			continue
+		}
 		if m.Query != "" {
 			fail(field+".query", m.Line, "inline queries are not supported: reference a MetricTemplate with templateRef (%s)", supportedProviderMs)
 			continue
@@ -135,12 +139,19 @@ func (s *Set) resolveCanary(c *Canary) (*Resolved, []error) {
 			continue
 		}
 		where := fmt.Sprintf("MetricTemplate %s (%s)", t.Key(), t.Source)
-		if t.Spec.Provider.Type != ProviderExternal {
-			typ := t.Spec.Provider.Type
+		if typ := t.Spec.Provider.Type; typ != ProviderExternal && !(s.datadog && typ == ProviderDatadog) {
 			if typ == "" {
 				typ = "prometheus" // Flagger's default
 			}
-			fail(field+".templateRef", m.Line, "%s: spec.provider.type %q is not supported: %s", where, typ, supportedProviderMs)
+			if s.datadog {
+				note(field, m.Line, "left as it is: %s has provider type %q", where, typ)
+				continue
+			}
+			hint := ""
+			if typ == ProviderDatadog {
+				hint = `; run "extmetrics migrate datadog" to move it to DatadogMetric objects read through the externalmetrics provider`
+			}
+			fail(field+".templateRef", m.Line, "%s: spec.provider.type %q is not supported: %s%s", where, typ, supportedProviderMs, hint)
 			continue
 		}
 		if strings.TrimSpace(t.Spec.Query) == "" {
@@ -148,7 +159,7 @@ func (s *Set) resolveCanary(c *Canary) (*Resolved, []error) {
 			continue
 		}
 		check := Check{Index: i, Field: field, Metric: m, Template: t}
-		if ref := t.Spec.Provider.SecretRef; ref != nil {
+		if ref := t.Spec.Provider.SecretRef; ref != nil && !s.datadog {
 			sec := s.Secret(t.Namespace, ref.Name)
 			if sec == nil {
 				fail(field+".templateRef", m.Line, "%s: spec.provider.secretRef: Secret %q not found in namespace %q (the template's namespace)", where, ref.Name, t.Namespace)
@@ -171,6 +182,14 @@ func (s *Set) resolveCanary(c *Canary) (*Resolved, []error) {
 	}
 	return r, errs
 }
+
+// ResolveCanary resolves one canary of the set like Resolve, but returns the
+// checks that resolved together with the errors of the others (each names
+// its metric's field), so a caller can act per metric: `extmetrics migrate
+// datadog` (with Options.AcceptDatadog) migrates what it can and refuses
+// the rest with the reason. The Resolved is nil only when the canary has no
+// analysis to resolve.
+func (s *Set) ResolveCanary(c *Canary) (*Resolved, []error) { return s.resolveCanary(c) }
 
 // Variables returns a copy of a metric's templateVariables.
 func (m *Metric) Variables() map[string]string { return maps.Clone(m.TemplateVariables) }

@@ -13,6 +13,7 @@ const (
 	KindSecret          = "Secret"
 	KindList            = "List"
 	ProviderExternal    = "externalmetrics" // the only provider type extmetrics runs
+	ProviderDatadog     = "datadog"         // accepted only with Options.AcceptDatadog (migrate datadog)
 	DefaultNamespace    = "default"
 	BuiltinSuccessRate  = "request-success-rate"
 	BuiltinDuration     = "request-duration"
