@@ -16,6 +16,7 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/cmd/devserver"
 	"github.com/extmetrics/extmetrics/pkg/cmd/gate"
 	"github.com/extmetrics/extmetrics/pkg/cmd/loadtest"
+	"github.com/extmetrics/extmetrics/pkg/cmd/migrate"
 	"github.com/extmetrics/extmetrics/pkg/cmd/query"
 	"github.com/extmetrics/extmetrics/pkg/cmd/version"
 )
@@ -37,6 +38,7 @@ func NewRoot() *cobra.Command {
 	root.AddCommand(version.NewCommand(), devserver.NewCommand(), analyze.NewCommand(), demo.NewCommand(), loadtest.NewCommand())
 	root.AddCommand(gate.NewCommand())
 	root.AddCommand(query.NewCommands()...)
+	root.AddCommand(migrate.NewCommand())
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}

@@ -1,0 +1,185 @@
+package migrate
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/extmetrics/extmetrics/pkg/flagger"
+)
+
+// Input is what a migration reads: the Flagger objects (loaded with
+// flagger.Options.AcceptDatadog) and the raw YAML of every file, so that
+// Canaries are rewritten in place — every field, comment and order kept but
+// the templateRefs that change.
+type Input struct {
+	Set   *flagger.Set
+	files map[string][]byte // flagger's file name -> content
+}
+
+// LoadOptions tune Load.
+type LoadOptions struct {
+	DefaultNamespace string    // for objects without metadata.namespace (default "default")
+	Stdin            io.Reader // read for "-" (default os.Stdin)
+}
+
+// Load reads files, directories (their *.yaml, *.yml and *.json, not
+// recursive, in name order) and "-" (stdin) as `extmetrics analyze` does,
+// keeping each file's content. Every error names file, document and field.
+func Load(paths []string, opts LoadOptions) (*Input, error) {
+	if opts.Stdin == nil {
+		opts.Stdin = os.Stdin
+	}
+	in := &Input{
+		Set:   flagger.NewSet(flagger.Options{DefaultNamespace: opts.DefaultNamespace, Stdin: opts.Stdin, AcceptDatadog: true}),
+		files: map[string][]byte{},
+	}
+	if len(paths) == 0 {
+		return in, errors.New("no files given")
+	}
+	var errs []error
+	add := func(name string, r io.Reader) {
+		data, err := io.ReadAll(io.LimitReader(r, flagger.MaxFileSize+1))
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		case len(data) > flagger.MaxFileSize:
+			errs = append(errs, fmt.Errorf("%s: larger than %d MiB", name, flagger.MaxFileSize>>20))
+		case in.files[name] != nil:
+			errs = append(errs, fmt.Errorf("%s: given more than once", name))
+		default:
+			in.files[name] = data
+			in.Set.Parse(name, data)
+		}
+	}
+	addFile := func(path string) {
+		f, err := os.Open(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", path, unwrapPath(err)))
+			return
+		}
+		defer f.Close()
+		add(path, f)
+	}
+	for _, p := range paths {
+		if p == "-" {
+			add("<stdin>", opts.Stdin)
+			continue
+		}
+		info, err := os.Stat(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, unwrapPath(err)))
+			continue
+		}
+		if !info.IsDir() {
+			addFile(p)
+			continue
+		}
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, unwrapPath(err)))
+			continue
+		}
+		n := 0
+		for _, e := range entries {
+			ext := strings.ToLower(filepath.Ext(e.Name()))
+			if e.IsDir() || (ext != ".yaml" && ext != ".yml" && ext != ".json") {
+				continue
+			}
+			n++
+			addFile(filepath.Join(p, e.Name()))
+		}
+		if n == 0 {
+			errs = append(errs, fmt.Errorf("%s: directory has no .yaml, .yml or .json files", p))
+		}
+	}
+	if err := in.Set.Err(); err != nil {
+		errs = append(errs, err)
+	}
+	return in, errors.Join(errs...)
+}
+
+// NewInput wraps content already in memory (name -> YAML), for tests and
+// callers that do not read files.
+func NewInput(defaultNamespace string, files map[string][]byte, order ...string) (*Input, error) {
+	in := &Input{Set: flagger.NewSet(flagger.Options{DefaultNamespace: defaultNamespace, AcceptDatadog: true}), files: map[string][]byte{}}
+	if len(order) == 0 {
+		order = sortedKeys(files)
+	}
+	for _, name := range order {
+		in.files[name] = files[name]
+		in.Set.Parse(name, files[name])
+	}
+	return in, in.Set.Err()
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// node returns the mapping node of the object at src (document, and List
+// item), decoded afresh from the file so that changes never touch another
+// object.
+func (in *Input) node(src flagger.Source) (*yaml.Node, error) {
+	data, ok := in.files[src.File]
+	if !ok {
+		return nil, fmt.Errorf("%s: file content not kept", src)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for doc := 1; ; doc++ {
+		var root yaml.Node
+		if err := dec.Decode(&root); err != nil {
+			return nil, fmt.Errorf("%s: not found again in the file: %v", src, err)
+		}
+		if doc != src.Document {
+			continue
+		}
+		if root.Kind != yaml.DocumentNode || len(root.Content) != 1 {
+			return nil, fmt.Errorf("%s: not an object", src)
+		}
+		n := root.Content[0]
+		if src.Item == "" {
+			return n, nil
+		}
+		var i int
+		if _, err := fmt.Sscanf(src.Item, "items[%d]", &i); err != nil {
+			return nil, fmt.Errorf("%s: bad item %q", src, src.Item)
+		}
+		items := mapValue(n, "items")
+		if items == nil || items.Kind != yaml.SequenceNode || i < 0 || i >= len(items.Content) {
+			return nil, fmt.Errorf("%s: item not found again", src)
+		}
+		return items.Content[i], nil
+	}
+}
+
+// mapValue is the value of key in mapping n (aliases followed), or nil.
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return deref(n.Content[i+1])
+		}
+	}
+	return nil
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
