@@ -303,14 +303,7 @@ func Migrate(in *Input, opts Options) (*Result, error) {
 // selfCheck renders the new template for d's canary as Flagger will and
 // makes sure it names d's DatadogMetric and parses as an externalmetrics query.
 func selfCheck(t *Template, d *DatadogMetric) error {
-	model := d.Canary.Model(d.Metric)
-	if t.ByVariable {
-		if model.Variables == nil {
-			model.Variables = map[string]string{}
-		}
-		model.Variables[NameVariable] = d.Name
-	}
-	got, err := flagger.Render(t.Key(), t.Query, model)
+	got, err := d.renderNewQuery()
 	if err != nil {
 		return fmt.Errorf("internal error: new template %s for %s: %w", t.Key(), d.Ref(), err)
 	}

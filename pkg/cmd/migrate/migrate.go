@@ -9,12 +9,17 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
 
+	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
+	"github.com/extmetrics/extmetrics/pkg/cmd/connflags"
 	"github.com/extmetrics/extmetrics/pkg/flagger"
 	"github.com/extmetrics/extmetrics/pkg/migrate"
+	"github.com/extmetrics/extmetrics/pkg/provider"
 )
 
 type options struct {
@@ -26,6 +31,9 @@ type options struct {
 	skipUnsupported bool
 	scenario        string
 	quiet           bool
+	check           bool
+	staleAfter      time.Duration
+	conn            connflags.Flags
 }
 
 // NewCommand returns `migrate` with its `datadog` subcommand.
@@ -57,8 +65,16 @@ refused with the reason; --skip-unsupported migrates the rest and lists what it 
 --scenario FILE also writes a devserver scenario (one series per DatadogMetric) to rehearse with
 'extmetrics devserver --profile datadog' and 'extmetrics analyze'.
 
-Exit status: 0 migrated, 1 a file could not be written, 2 bad input or refused metrics.`,
+--check, after applying, migrates the same files again without writing anything and, for each
+DatadogMetric, reads its status from the cluster (--kubeconfig/--context: Active, Valid, Value,
+Update Time, as kubectl get datadogmetric shows them) and runs the new template once for its canary
+through the provider (no address: the cluster's aggregation layer, or --server), printing a table of
+what is ready and what is not (not found, invalid query, not active, stale, query failed).
+
+Exit status: 0 migrated (with --check: every DatadogMetric ready), 1 a file could not be written
+(with --check: something is not ready), 2 bad input or refused metrics.`,
 		Example: `  kubectl get canary,metrictemplate -A -o yaml | extmetrics migrate datadog -f - --out migrated/ --scenario rehearsal.yaml
+  kubectl get canary,metrictemplate -A -o yaml | extmetrics migrate datadog -f - --check --kubeconfig ~/.kube/config
   extmetrics migrate datadog -f canaries/ -f templates.yaml --address https://datadog-cluster-agent-metrics-api.datadog.svc:8443 --secret dca-token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -74,6 +90,9 @@ Exit status: 0 migrated, 1 a file could not be written, 2 bad input or refused m
 	fs.BoolVar(&o.skipUnsupported, "skip-unsupported", false, "migrate what can be migrated and list the metrics skipped, instead of failing")
 	fs.StringVar(&o.scenario, "scenario", "", "also write a devserver scenario (Datadog profile) with one series per DatadogMetric to this file")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no notes on stderr")
+	fs.BoolVar(&o.check, "check", false, "after applying: read each DatadogMetric's status from the cluster and run each new template once; print what is ready")
+	fs.DurationVar(&o.staleAfter, "stale-after", migrate.DefaultStaleAfter, "with --check: a DatadogMetric updated longer ago than this is stale")
+	o.conn.AddFlags(fs)
 	_ = c.MarkFlagFilename("filename", "yaml", "yml", "json")
 	_ = c.MarkFlagDirname("out")
 	return c
@@ -86,6 +105,17 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 	if o.address != "" {
 		if u, err := url.Parse(o.address); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return cmdutil.Usagef("--address %q: want an http(s) URL such as https://datadog-cluster-agent-metrics-api.datadog.svc:8443", o.address)
+		}
+	}
+	if o.check {
+		if o.out != "" || o.scenario != "" {
+			return cmdutil.Usagef("--check writes nothing: leave out --out and --scenario")
+		}
+		if o.staleAfter <= 0 {
+			return cmdutil.Usagef("--stale-after %v: must be positive", o.staleAfter)
+		}
+		if err := o.conn.Validate(); err != nil {
+			return cmdutil.Usage(err)
 		}
 	}
 	in, err := migrate.Load(o.files, migrate.LoadOptions{DefaultNamespace: o.namespace, Stdin: stdin})
@@ -106,6 +136,9 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 	}
 	if len(res.DatadogMetrics) == 0 {
 		return cmdutil.Usagef("nothing to migrate: no Canary metric references a MetricTemplate with provider type datadog in %v", o.files)
+	}
+	if o.check {
+		return o.runCheck(ctx, res, stdout)
 	}
 	if o.out != "" {
 		paths, err := res.WriteDir(o.out)
@@ -137,6 +170,52 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 		fmt.Fprintf(stderr, "; skipped %d metric(s)", len(res.Skipped))
 	}
 	fmt.Fprintln(stderr)
-	_ = ctx
+	return nil
+}
+
+// runCheck reads the DatadogMetrics through the kubeconfig's cluster and
+// runs each new template once; templates without an address read through
+// that cluster's aggregation layer (or --server, --token).
+func (o *options) runCheck(ctx context.Context, res *migrate.Result, stdout io.Writer) error {
+	base, err := o.conn.BaseConfig()
+	if err != nil {
+		return cmdutil.Usage(err)
+	}
+	if base == nil {
+		return cmdutil.Usagef("--check reads DatadogMetrics from a cluster: give a kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config)")
+	}
+	client, err := dynamic.NewForConfig(base)
+	if err != nil {
+		return cmdutil.Usage(err)
+	}
+	opts := o.conn.Options()
+	flagSpec := o.conn.Spec()
+	factory := func(spec provider.Spec) (analysis.Querier, error) {
+		if spec.Address == "" {
+			spec.Address = flagSpec.Address
+			spec.InsecureSkipVerify = spec.InsecureSkipVerify || flagSpec.InsecureSkipVerify
+			if tok, ok := flagSpec.SecretData[provider.SecretKeyToken]; ok {
+				if spec.SecretData == nil {
+					spec.SecretData = map[string][]byte{}
+				}
+				if _, has := spec.SecretData[provider.SecretKeyToken]; !has {
+					spec.SecretData[provider.SecretKeyToken] = tok
+				}
+			}
+		}
+		return provider.New(base, spec, opts)
+	}
+	sts, err := res.Check(ctx, migrate.CheckOptions{Client: client, Factory: factory, StaleAfter: o.staleAfter})
+	if err != nil {
+		return cmdutil.Failure(err)
+	}
+	if err := migrate.WriteCheckTable(stdout, sts, time.Now()); err != nil {
+		return cmdutil.Failure(err)
+	}
+	for _, st := range sts {
+		if !st.Ready {
+			return cmdutil.Silent(cmdutil.ExitFailure)
+		}
+	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
+	"github.com/extmetrics/extmetrics/pkg/devserver"
+	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
 	"github.com/extmetrics/extmetrics/pkg/scenario"
 )
 
@@ -103,10 +105,30 @@ spec:
 		{[]string{"datadog", "-f", refused}, cmdutil.ExitUsage, `spec.analysis.metrics[0] (m): MetricTemplate default/t: it groups "by {...}"`},
 		{[]string{"datadog", "-f", refused, "--skip-unsupported"}, cmdutil.ExitUsage, "skipped: " + refused},
 		{[]string{"datadog", "-f", input, "--out", "/proc/nope"}, cmdutil.ExitFailure, "/proc/nope"},
+		{[]string{"datadog", "-f", input, "--check", "--out", "x"}, cmdutil.ExitUsage, "--check writes nothing"},
+		{[]string{"datadog", "-f", input, "--check", "--stale-after", "0s"}, cmdutil.ExitUsage, "--stale-after 0s: must be positive"},
+		{[]string{"datadog", "-f", input, "--check", "--kubeconfig", "/nonexistent"}, cmdutil.ExitUsage, "kubeconfig"},
 	} {
 		code, _, errOut := runCmd(t, "", tc.args...)
 		if code != tc.code || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d (want %d), stderr:\n%s\nwant %q", tc.args, code, tc.code, errOut, tc.want)
+		}
+	}
+}
+
+// --check against a real server that has no DatadogMetric API (the
+// devserver): every DatadogMetric is "not found", the queries run through the
+// kubeconfig's server, the table says so and the exit status is 1.
+func TestDatadogCheckNothingApplied(t *testing.T) {
+	s := devservertest.New(t, devserver.Config{Profile: devserver.ProfileDatadog})
+	kc := devservertest.WriteKubeconfig(t, s, devservertest.Token)
+	code, out, errOut := runCmd(t, "", "datadog", "-f", input, "--check", "--kubeconfig", kc)
+	if code != cmdutil.ExitFailure {
+		t.Fatalf("exit %d, want %d: %s\n%s", code, cmdutil.ExitFailure, out, errOut)
+	}
+	for _, want := range []string{"shop       checkout-success-rate", "0 of 6 DatadogMetrics ready", "shop/checkout-success-rate: not found", "error (not-found)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 }

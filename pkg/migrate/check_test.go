@@ -1,0 +1,95 @@
+package migrate_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+
+	"github.com/extmetrics/extmetrics/pkg/analysis"
+	"github.com/extmetrics/extmetrics/pkg/devserver"
+	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
+	"github.com/extmetrics/extmetrics/pkg/migrate"
+	"github.com/extmetrics/extmetrics/pkg/provider"
+	"github.com/extmetrics/extmetrics/pkg/scenario"
+)
+
+func datadogMetricObject(ns, name, active, valid, value string, updated time.Time, errMsg string) *unstructured.Unstructured {
+	conds := []any{
+		map[string]any{"type": "Active", "status": active},
+		map[string]any{"type": "Valid", "status": valid},
+		map[string]any{"type": "Updated", "status": "True", "lastUpdateTime": updated.UTC().Format(time.RFC3339)},
+	}
+	if errMsg != "" {
+		conds = append(conds, map[string]any{"type": "Error", "status": "True", "message": errMsg})
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": migrate.DatadogMetricAPIVersion, "kind": migrate.KindDatadogMetric,
+		"metadata": map[string]any{"name": name, "namespace": ns},
+		"spec":     map[string]any{"query": "q"},
+		"status":   map[string]any{"currentValue": value, "conditions": conds},
+	}}
+}
+
+// Check against a fake API server for the DatadogMetrics (a unit test: the
+// real kube-apiserver test is in the e2e harness) and the real devserver
+// (Datadog profile) for the queries.
+func TestCheck(t *testing.T) {
+	res, _ := migrateExample(t)
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	objs := []runtime.Object{
+		datadogMetricObject("test", "podinfo-request-success-rate", "True", "True", "99.4", now.Add(-30*time.Second), ""),
+		datadogMetricObject("test", "podinfo-request-duration", "True", "False", "0", now.Add(-30*time.Second), `Datadog API error: Error parsing query: unable to parse p99:istio.mesh.request.duration.milliseconds{: Rule 'scope_expr' didn't match`),
+		datadogMetricObject("web", "frontend-request-success-rate", "True", "True", "99.9", now.Add(-10*time.Minute), ""),
+	}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{migrate.DatadogMetricResource: "DatadogMetricList"}, objs...)
+
+	s := devservertest.New(t, devserver.Config{Profile: devserver.ProfileDatadog, Scenario: &scenario.Scenario{Metrics: []scenario.Metric{
+		{Name: "datadogmetric@test:podinfo-request-success-rate", Namespace: "test", Generator: scenario.Constant(99.4)},
+		{Name: "datadogmetric@web:frontend-request-success-rate", Namespace: "web", Generator: scenario.Constant(98)},
+	}}})
+	factory := analysis.NewProviderFactory(devservertest.RESTConfig(s, devservertest.Token), provider.Options{})
+	sts, err := res.Check(context.Background(), migrate.CheckOptions{Client: client, Factory: factory, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]migrate.Status{}
+	for _, st := range sts {
+		got[st.DatadogMetric.Ref()] = st
+	}
+	for ref, want := range map[string]struct {
+		ready          bool
+		reason, result string
+	}{
+		"test/podinfo-request-success-rate": {true, "", "pass 99.4"},
+		"test/podinfo-request-duration":     {false, "invalid query: Datadog API error: Error parsing query", "error (not-found)"},
+		"web/frontend-request-success-rate": {false, "stale: updated 10m0s ago (more than 2m0s)", "out of range: 98 < min 99.5"},
+		"web/frontend-request-duration":     {false, "not found", "error (not-found)"},
+	} {
+		st, ok := got[ref]
+		if !ok {
+			t.Errorf("%s: no status", ref)
+			continue
+		}
+		if st.Ready != want.ready || !strings.HasPrefix(st.Reason, want.reason) || !strings.HasPrefix(st.Result, want.result) {
+			t.Errorf("%s: ready %v, reason %q, result %q; want %v, %q, %q", ref, st.Ready, st.Reason, st.Result, want.ready, want.reason, want.result)
+		}
+	}
+	var out bytes.Buffer
+	if err := migrate.WriteCheckTable(&out, sts, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"NAMESPACE  DATADOGMETRIC", "podinfo-request-success-rate   True    True   99.4", "1 of 4 DatadogMetrics ready", "web/frontend-request-duration: not found\n", "test/podinfo-request-duration: query test/datadogmetric@test:podinfo-request-duration: error (not-found): query"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	t.Logf("\n%s", out.String())
+}
