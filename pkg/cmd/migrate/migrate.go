@@ -13,13 +13,13 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 	"github.com/extmetrics/extmetrics/pkg/cmd/connflags"
 	"github.com/extmetrics/extmetrics/pkg/flagger"
 	"github.com/extmetrics/extmetrics/pkg/migrate"
-	"github.com/extmetrics/extmetrics/pkg/provider"
 )
 
 type options struct {
@@ -188,23 +188,13 @@ func (o *options) runCheck(ctx context.Context, res *migrate.Result, stdout io.W
 	if err != nil {
 		return cmdutil.Usage(err)
 	}
-	opts := o.conn.Options()
-	flagSpec := o.conn.Spec()
-	factory := func(spec provider.Spec) (analysis.Querier, error) {
-		if spec.Address == "" {
-			spec.Address = flagSpec.Address
-			spec.InsecureSkipVerify = spec.InsecureSkipVerify || flagSpec.InsecureSkipVerify
-			if tok, ok := flagSpec.SecretData[provider.SecretKeyToken]; ok {
-				if spec.SecretData == nil {
-					spec.SecretData = map[string][]byte{}
-				}
-				if _, has := spec.SecretData[provider.SecretKeyToken]; !has {
-					spec.SecretData[provider.SecretKeyToken] = tok
-				}
-			}
-		}
-		return provider.New(base, spec, opts)
-	}
+	// The rule analyze uses: a template with an address is self-contained,
+	// one without reads the kubeconfig's cluster (or --server, --token).
+	factory := analysis.Connection{
+		Base:    func() (*rest.Config, error) { return base, nil },
+		Default: o.conn.Spec(),
+		Options: o.conn.Options(),
+	}.Factory()
 	sts, err := res.Check(ctx, migrate.CheckOptions{Client: client, Factory: factory, StaleAfter: o.staleAfter})
 	if err != nil {
 		return cmdutil.Failure(err)
