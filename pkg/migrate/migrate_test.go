@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -302,5 +303,24 @@ func TestMigrateCollisionsAndJSON(t *testing.T) {
 		if !got["team/"+d.ExternalMetricName()] {
 			t.Errorf("no check reads %s: %v", d.ExternalMetricName(), got)
 		}
+	}
+}
+
+func TestMigrateAliasBomb(t *testing.T) {
+	// Each level doubles: 2^30 nodes once expanded.
+	var b strings.Builder
+	b.WriteString("apiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {name: t, namespace: ns}\nspec: {provider: {type: datadog}, query: 'sum:x{app:{{ target }}}'}\n---\n")
+	b.WriteString("apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: c, namespace: ns}\nspec:\n  targetRef: {name: c}\n  x0: &x0 [a, a]\n")
+	for i := 1; i <= 30; i++ {
+		fmt.Fprintf(&b, "  x%d: &x%d [*x%d, *x%d]\n", i, i, i-1, i-1)
+	}
+	b.WriteString("  analysis:\n    metrics: [{name: m, templateRef: {name: t}, thresholdRange: {max: 1}, interval: 1m}]\n")
+	in, err := NewInput("", map[string][]byte{"bomb.yaml": []byte(b.String())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Migrate(in, Options{})
+	if err == nil || !strings.Contains(err.Error(), "expands to more than 65536 YAML nodes") {
+		t.Fatalf("want the expansion refused, got %v", err)
 	}
 }

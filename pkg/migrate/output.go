@@ -209,6 +209,9 @@ func (r *Result) WriteYAML(w io.Writer, ns string) error {
 			}
 		}
 	}
+	if first {
+		return nil // nothing written (closing an unused encoder is an error)
+	}
 	return enc.Close()
 }
 

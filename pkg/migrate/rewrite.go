@@ -22,7 +22,11 @@ func (in *Input) rewrite(c *flagger.Canary, ds []*DatadogMetric) (*Canary, error
 	if err != nil {
 		return nil, err
 	}
-	n := expand(orig, 0)
+	budget := maxExpandedNodes
+	n := expand(orig, 0, &budget)
+	if budget < 0 {
+		return nil, fmt.Errorf("%s: the Canary expands to more than %d YAML nodes (aliases?)", c.Source, maxExpandedNodes)
+	}
 	rc := &Canary{Canary: c, Node: n, Metrics: ds}
 	if removeKey(n, "status") {
 		rc.Removed = append(rc.Removed, "status")
@@ -68,11 +72,17 @@ func (in *Input) rewrite(c *flagger.Canary, ds []*DatadogMetric) (*Canary, error
 	return rc, nil
 }
 
+// maxExpandedNodes bounds a Canary once its aliases are expanded (an alias
+// bomb would otherwise grow exponentially).
+const maxExpandedNodes = 1 << 16
+
 // expand deep-copies n with aliases replaced by what they point to, and
-// block style everywhere (JSON input reads as flow style).
-func expand(n *yaml.Node, depth int) *yaml.Node {
+// block style everywhere (JSON input reads as flow style). It spends one
+// unit of budget per node and stops copying when the budget runs out.
+func expand(n *yaml.Node, depth int, budget *int) *yaml.Node {
 	n = deref(n)
-	if n == nil || depth > 200 {
+	*budget--
+	if n == nil || depth > 200 || *budget < 0 {
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
 	}
 	c := *n
@@ -83,7 +93,10 @@ func expand(n *yaml.Node, depth int) *yaml.Node {
 	}
 	c.Content = nil
 	for _, k := range n.Content {
-		c.Content = append(c.Content, expand(k, depth+1))
+		if *budget < 0 {
+			break
+		}
+		c.Content = append(c.Content, expand(k, depth+1, budget))
 	}
 	return &c
 }
