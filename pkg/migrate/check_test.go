@@ -3,6 +3,7 @@ package migrate_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
@@ -92,4 +93,61 @@ func TestCheck(t *testing.T) {
 		}
 	}
 	t.Logf("\n%s", out.String())
+}
+
+// With --address and --secret the templates read a Cluster Agent directly:
+// Check reads the Secret (token, ca.crt) from the cluster, in the template's
+// namespace, and no base config is used.
+func TestCheckDirectAddressWithSecret(t *testing.T) {
+	t.Chdir("../..")
+	in, err := migrate.Load([]string{exampleBefore}, migrate.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := devservertest.New(t, devserver.Config{Profile: devserver.ProfileDatadog, Tokens: map[string][]string{"dca-token": {"*"}}, Scenario: &scenario.Scenario{Metrics: []scenario.Metric{
+		{Name: "datadogmetric@test:podinfo-request-success-rate", Namespace: "test", Generator: scenario.Constant(99.9)},
+	}}})
+	res, err := migrate.Migrate(in, migrate.Options{Address: s.URL(), SecretName: "dca"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	secret := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Secret",
+		"metadata": map[string]any{"name": "dca", "namespace": "istio-system"},
+		"data": map[string]any{
+			"token":  base64.StdEncoding.EncodeToString([]byte("dca-token")),
+			"ca.crt": base64.StdEncoding.EncodeToString(s.CAPEM()),
+		},
+	}}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{migrate.DatadogMetricResource: "DatadogMetricList", {Version: "v1", Resource: "secrets"}: "SecretList"},
+		secret, datadogMetricObject("test", "podinfo-request-success-rate", "True", "True", "99.9", now, ""))
+	factory := analysis.Connection{}.Factory()
+	sts, err := res.Check(context.Background(), migrate.CheckOptions{Client: client, Factory: factory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range sts {
+		ref := st.DatadogMetric.Ref()
+		switch {
+		case ref == "test/podinfo-request-success-rate":
+			if !st.Ready || st.Result != "pass 99.9" {
+				t.Errorf("%s: %+v", ref, st)
+			}
+		case st.Ready || st.Reason != "not found":
+			t.Errorf("%s: %+v", ref, st)
+		}
+	}
+
+	// Without the Secret in the cluster the query cannot run, and says why.
+	client = dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{migrate.DatadogMetricResource: "DatadogMetricList", {Version: "v1", Resource: "secrets"}: "SecretList"})
+	sts, err = res.Check(context.Background(), migrate.CheckOptions{Client: client, Factory: factory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := sts[0]; st.Ready || !strings.Contains(st.Result, `Secret istio-system/dca: secrets "dca" not found`) {
+		t.Errorf("%+v", st)
+	}
 }
