@@ -91,6 +91,9 @@ func (r *Result) Check(ctx context.Context, opts CheckOptions) ([]Status, error)
 		default:
 			st.Found = true
 			readStatus(obj, &st)
+			if q, _, _ := unstructured.NestedString(obj.Object, "spec", "query"); strings.TrimSpace(q) != strings.TrimSpace(d.Query) {
+				st.Reason = "exists with another spec.query: not this migration's (apply the generated one, or rename)"
+			}
 		}
 		if st.Found && st.Reason == "" {
 			st.Reason = readiness(&st, d, opts)

@@ -21,7 +21,7 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/scenario"
 )
 
-func datadogMetricObject(ns, name, active, valid, value string, updated time.Time, errMsg string) *unstructured.Unstructured {
+func datadogMetricObject(query, ns, name, active, valid, value string, updated time.Time, errMsg string) *unstructured.Unstructured {
 	conds := []any{
 		map[string]any{"type": "Active", "status": active},
 		map[string]any{"type": "Valid", "status": valid},
@@ -33,7 +33,7 @@ func datadogMetricObject(ns, name, active, valid, value string, updated time.Tim
 	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": migrate.DatadogMetricAPIVersion, "kind": migrate.KindDatadogMetric,
 		"metadata": map[string]any{"name": name, "namespace": ns},
-		"spec":     map[string]any{"query": "q"},
+		"spec":     map[string]any{"query": query},
 		"status":   map[string]any{"currentValue": value, "conditions": conds},
 	}}
 }
@@ -43,11 +43,16 @@ func datadogMetricObject(ns, name, active, valid, value string, updated time.Tim
 // (Datadog profile) for the queries.
 func TestCheck(t *testing.T) {
 	res, _ := migrateExample(t)
+	query := map[string]string{}
+	for _, d := range res.DatadogMetrics {
+		query[d.Ref()] = d.Query
+	}
 	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	objs := []runtime.Object{
-		datadogMetricObject("test", "podinfo-request-success-rate", "True", "True", "99.4", now.Add(-30*time.Second), ""),
-		datadogMetricObject("test", "podinfo-request-duration", "True", "False", "0", now.Add(-30*time.Second), `Datadog API error: Error parsing query: unable to parse p99:istio.mesh.request.duration.milliseconds{: Rule 'scope_expr' didn't match`),
-		datadogMetricObject("web", "frontend-request-success-rate", "True", "True", "99.9", now.Add(-10*time.Minute), ""),
+		datadogMetricObject(query["test/podinfo-request-success-rate"], "test", "podinfo-request-success-rate", "True", "True", "99.4", now.Add(-30*time.Second), ""),
+		datadogMetricObject(query["test/podinfo-request-duration"], "test", "podinfo-request-duration", "True", "False", "0", now.Add(-30*time.Second), `Datadog API error: Error parsing query: unable to parse p99:istio.mesh.request.duration.milliseconds{: Rule 'scope_expr' didn't match`),
+		datadogMetricObject(query["web/frontend-request-success-rate"], "web", "frontend-request-success-rate", "True", "True", "99.9", now.Add(-10*time.Minute), ""),
+		datadogMetricObject("avg:something.else{*}", "web", "frontend-request-duration", "True", "True", "1", now, ""),
 	}
 	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
 		map[schema.GroupVersionResource]string{migrate.DatadogMetricResource: "DatadogMetricList"}, objs...)
@@ -72,7 +77,7 @@ func TestCheck(t *testing.T) {
 		"test/podinfo-request-success-rate": {true, "", "pass 99.4"},
 		"test/podinfo-request-duration":     {false, "invalid query: Datadog API error: Error parsing query", "error (not-found)"},
 		"web/frontend-request-success-rate": {false, "stale: updated 10m0s ago (more than 2m0s)", "out of range: 98 < min 99.5"},
-		"web/frontend-request-duration":     {false, "not found", "error (not-found)"},
+		"web/frontend-request-duration":     {false, "exists with another spec.query", "error (not-found)"},
 	} {
 		st, ok := got[ref]
 		if !ok {
@@ -87,7 +92,7 @@ func TestCheck(t *testing.T) {
 	if err := migrate.WriteCheckTable(&out, sts, now); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"NAMESPACE  DATADOGMETRIC", "podinfo-request-success-rate   True    True   99.4", "1 of 4 DatadogMetrics ready", "web/frontend-request-duration: not found\n", "test/podinfo-request-duration: query test/datadogmetric@test:podinfo-request-duration: error (not-found): query"} {
+	for _, want := range []string{"NAMESPACE  DATADOGMETRIC", "podinfo-request-success-rate   True    True   99.4", "1 of 4 DatadogMetrics ready", "web/frontend-request-duration: exists with another spec.query", "test/podinfo-request-duration: query test/datadogmetric@test:podinfo-request-duration: error (not-found): query"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
@@ -122,7 +127,7 @@ func TestCheckDirectAddressWithSecret(t *testing.T) {
 	}}
 	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
 		map[schema.GroupVersionResource]string{migrate.DatadogMetricResource: "DatadogMetricList", {Version: "v1", Resource: "secrets"}: "SecretList"},
-		secret, datadogMetricObject("test", "podinfo-request-success-rate", "True", "True", "99.9", now, ""))
+		secret, datadogMetricObject(res.DatadogMetrics[1].Query, "test", "podinfo-request-success-rate", "True", "True", "99.9", now, ""))
 	factory := analysis.Connection{}.Factory()
 	sts, err := res.Check(context.Background(), migrate.CheckOptions{Client: client, Factory: factory})
 	if err != nil {
