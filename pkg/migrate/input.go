@@ -20,7 +20,8 @@ import (
 // the templateRefs that change.
 type Input struct {
 	Set   *flagger.Set
-	files map[string][]byte // flagger's file name -> content
+	files map[string][]byte       // flagger's file name -> content
+	docs  map[string][]*yaml.Node // file -> its decoded documents (nil: not a mapping), on first use
 }
 
 // LoadOptions tune Load.
@@ -128,39 +129,62 @@ func unwrapPath(err error) error {
 }
 
 // node returns the mapping node of the object at src (document, and List
-// item), decoded afresh from the file so that changes never touch another
-// object.
+// item). Each file is decoded once; callers copy before changing (expand).
 func (in *Input) node(src flagger.Source) (*yaml.Node, error) {
-	data, ok := in.files[src.File]
+	docs, err := in.documents(src.File)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src, err)
+	}
+	if src.Document < 1 || src.Document > len(docs) || docs[src.Document-1] == nil {
+		return nil, fmt.Errorf("%s: not found again in the file", src)
+	}
+	n := docs[src.Document-1]
+	if src.Item == "" {
+		return n, nil
+	}
+	var i int
+	if _, err := fmt.Sscanf(src.Item, "items[%d]", &i); err != nil {
+		return nil, fmt.Errorf("%s: bad item %q", src, src.Item)
+	}
+	items := mapValue(n, "items")
+	if items == nil || items.Kind != yaml.SequenceNode || i < 0 || i >= len(items.Content) {
+		return nil, fmt.Errorf("%s: item not found again", src)
+	}
+	return items.Content[i], nil
+}
+
+// documents decodes a file's documents as flagger numbers them (1-based,
+// every document counted).
+func (in *Input) documents(file string) ([]*yaml.Node, error) {
+	if docs, ok := in.docs[file]; ok {
+		return docs, nil
+	}
+	data, ok := in.files[file]
 	if !ok {
-		return nil, fmt.Errorf("%s: file content not kept", src)
+		return nil, errors.New("file content not kept")
 	}
+	var docs []*yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	for doc := 1; ; doc++ {
+	for {
 		var root yaml.Node
-		if err := dec.Decode(&root); err != nil {
-			return nil, fmt.Errorf("%s: not found again in the file: %v", src, err)
+		err := dec.Decode(&root)
+		if errors.Is(err, io.EOF) {
+			break
 		}
-		if doc != src.Document {
-			continue
+		if err != nil {
+			return nil, fmt.Errorf("decoding again: %v", err)
 		}
-		if root.Kind != yaml.DocumentNode || len(root.Content) != 1 {
-			return nil, fmt.Errorf("%s: not an object", src)
+		var n *yaml.Node
+		if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+			n = root.Content[0]
 		}
-		n := root.Content[0]
-		if src.Item == "" {
-			return n, nil
-		}
-		var i int
-		if _, err := fmt.Sscanf(src.Item, "items[%d]", &i); err != nil {
-			return nil, fmt.Errorf("%s: bad item %q", src, src.Item)
-		}
-		items := mapValue(n, "items")
-		if items == nil || items.Kind != yaml.SequenceNode || i < 0 || i >= len(items.Content) {
-			return nil, fmt.Errorf("%s: item not found again", src)
-		}
-		return items.Content[i], nil
+		docs = append(docs, n)
 	}
+	if in.docs == nil {
+		in.docs = map[string][]*yaml.Node{}
+	}
+	in.docs[file] = docs
+	return docs, nil
 }
 
 // mapValue is the value of key in mapping n (aliases followed), or nil.

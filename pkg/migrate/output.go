@@ -14,13 +14,6 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/flagger"
 )
 
-type objectMeta struct {
-	Name        string            `yaml:"name"`
-	Namespace   string            `yaml:"namespace"`
-	Labels      map[string]string `yaml:"labels,omitempty"`
-	Annotations map[string]string `yaml:"annotations,omitempty"`
-}
-
 // MigrationLabel marks the generated DatadogMetrics and MetricTemplates (not
 // the Canaries), so that `kubectl apply -l extmetrics.dev/migration=datadog`
 // applies them before the switch.
@@ -29,61 +22,69 @@ const (
 	MigrationLabelValue = "datadog"
 )
 
-type datadogMetricObject struct {
-	APIVersion string     `yaml:"apiVersion"`
-	Kind       string     `yaml:"kind"`
-	Metadata   objectMeta `yaml:"metadata"`
-	Spec       struct {
-		Query      string `yaml:"query"`
-		TimeWindow string `yaml:"timeWindow,omitempty"`
-	} `yaml:"spec"`
+// The objects are built as YAML nodes directly: yaml.Node.Encode of a
+// struct would marshal and parse again, most of the time a large migration
+// takes.
+
+func scalar(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v} }
+
+// mapping builds a mapping from key, value pairs; a nil value leaves its key out.
+func mapping(kv ...any) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		var v *yaml.Node
+		switch x := kv[i+1].(type) {
+		case string:
+			v = scalar(x)
+		case *yaml.Node:
+			v = x
+		}
+		if v != nil {
+			n.Content = append(n.Content, scalar(kv[i].(string)), v)
+		}
+	}
+	return n
 }
 
-type secretRef struct {
-	Name string `yaml:"name"`
+func objectMeta(name, namespace string, annotations ...string) *yaml.Node {
+	return mapping("name", name, "namespace", namespace,
+		"labels", mapping(MigrationLabel, MigrationLabelValue),
+		"annotations", mapping(stringsToAny(annotations)...))
 }
 
-type templateObject struct {
-	APIVersion string     `yaml:"apiVersion"`
-	Kind       string     `yaml:"kind"`
-	Metadata   objectMeta `yaml:"metadata"`
-	Spec       struct {
-		Provider struct {
-			Type      string     `yaml:"type"`
-			Address   string     `yaml:"address,omitempty"`
-			SecretRef *secretRef `yaml:"secretRef,omitempty"`
-		} `yaml:"provider"`
-		Query string `yaml:"query"`
-	} `yaml:"spec"`
+func stringsToAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
 }
 
-// Object is the DatadogMetric as Kubernetes reads it.
-func (d *DatadogMetric) Object() any {
-	o := datadogMetricObject{APIVersion: DatadogMetricAPIVersion, Kind: KindDatadogMetric}
-	o.Metadata = objectMeta{Name: d.Name, Namespace: d.Namespace, Labels: map[string]string{MigrationLabel: MigrationLabelValue}, Annotations: map[string]string{
-		AlwaysActiveAnnotation: "true",
-		SourceAnnotation:       fmt.Sprintf("Canary %s metric %s, MetricTemplate %s", d.Canary.Key(), d.Metric.Name, d.Source.Key()),
-	}}
-	o.Spec.Query = d.Query
+// Node is the DatadogMetric as Kubernetes reads it.
+func (d *DatadogMetric) Node() *yaml.Node {
+	spec := mapping("query", d.Query)
 	if d.TimeWindow > 0 {
-		o.Spec.TimeWindow = d.TimeWindow.String()
+		spec.Content = append(spec.Content, scalar("timeWindow"), scalar(d.TimeWindow.String()))
 	}
-	return o
+	return mapping("apiVersion", DatadogMetricAPIVersion, "kind", KindDatadogMetric,
+		"metadata", objectMeta(d.Name, d.Namespace,
+			AlwaysActiveAnnotation, "true",
+			SourceAnnotation, fmt.Sprintf("Canary %s metric %s, MetricTemplate %s", d.Canary.Key(), d.Metric.Name, d.Source.Key())),
+		"spec", spec)
 }
 
-// Object is the MetricTemplate as Kubernetes reads it.
-func (t *Template) Object() any {
-	o := templateObject{APIVersion: flagger.TemplateAPIVersion, Kind: flagger.KindMetricTemplate}
-	o.Metadata = objectMeta{Name: t.Name, Namespace: t.Namespace, Labels: map[string]string{MigrationLabel: MigrationLabelValue}, Annotations: map[string]string{
-		SourceAnnotation: "MetricTemplate " + t.Source.Key(),
-	}}
-	o.Spec.Provider.Type = flagger.ProviderExternal
-	o.Spec.Provider.Address = t.Address
-	if t.SecretName != "" {
-		o.Spec.Provider.SecretRef = &secretRef{Name: t.SecretName}
+// Node is the MetricTemplate as Kubernetes reads it.
+func (t *Template) Node() *yaml.Node {
+	prov := mapping("type", flagger.ProviderExternal)
+	if t.Address != "" {
+		prov.Content = append(prov.Content, scalar("address"), scalar(t.Address))
 	}
-	o.Spec.Query = t.Query
-	return o
+	if t.SecretName != "" {
+		prov.Content = append(prov.Content, scalar("secretRef"), mapping("name", t.SecretName))
+	}
+	return mapping("apiVersion", flagger.TemplateAPIVersion, "kind", flagger.KindMetricTemplate,
+		"metadata", objectMeta(t.Name, t.Namespace, SourceAnnotation, "MetricTemplate "+t.Source.Key()),
+		"spec", mapping("provider", prov, "query", t.Query))
 }
 
 // Comment says where the DatadogMetric came from and what changed.
@@ -170,58 +171,55 @@ func (r *Result) Namespaces() []string {
 // MetricTemplates, then Canaries, each with a comment saying where it came
 // from.
 func (r *Result) WriteYAML(w io.Writer, ns string) error {
-	enc := yaml.NewEncoder(w)
-	enc.SetIndent(2)
 	header := "Generated by extmetrics migrate datadog. Apply the DatadogMetrics and MetricTemplates first\n" +
 		"(kubectl apply -l " + MigrationLabel + "=" + MigrationLabelValue + "), check them (extmetrics migrate datadog --check),\n" +
 		"then everything: the Canaries switch to the new templates."
 	first := true
-	put := func(comment string, v any) error {
-		var n yaml.Node
-		if err := n.Encode(v); err != nil {
-			return err
-		}
-		return putNode(enc, &first, header, comment, &n)
-	}
 	for _, nsi := range r.Namespaces() {
 		if ns != "" && nsi != ns {
 			continue
 		}
 		for _, d := range r.DatadogMetrics {
 			if d.Namespace == nsi {
-				if err := put(d.Comment(), d.Object()); err != nil {
+				if err := putNode(w, &first, header, d.Comment(), d.Node()); err != nil {
 					return err
 				}
 			}
 		}
 		for _, t := range r.Templates {
 			if t.Namespace == nsi {
-				if err := put(t.Comment(), t.Object()); err != nil {
+				if err := putNode(w, &first, header, t.Comment(), t.Node()); err != nil {
 					return err
 				}
 			}
 		}
 		for _, c := range r.Canaries {
 			if c.Canary.Namespace == nsi {
-				if err := putNode(enc, &first, header, c.Comment(), c.Node); err != nil {
+				if err := putNode(w, &first, header, c.Comment(), c.Node); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	if first {
-		return nil // nothing written (closing an unused encoder is an error)
-	}
-	return enc.Close()
+	return nil
 }
 
-func putNode(enc *yaml.Encoder, first *bool, header, comment string, n *yaml.Node) error {
+// putNode writes one document. Each gets its own encoder: one encoder for a
+// whole stream keeps every event it emitted, which made large migrations
+// allocate many times their output.
+func putNode(w io.Writer, first *bool, header, comment string, n *yaml.Node) error {
 	if *first {
 		comment = header + "\n\n" + comment
 		*first = false
+	} else if _, err := io.WriteString(w, "---\n"); err != nil {
+		return err
 	}
-	doc := &yaml.Node{Kind: yaml.DocumentNode, HeadComment: comment, Content: []*yaml.Node{n}}
-	return enc.Encode(doc)
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(&yaml.Node{Kind: yaml.DocumentNode, HeadComment: comment, Content: []*yaml.Node{n}}); err != nil {
+		return err
+	}
+	return enc.Close()
 }
 
 // WriteDir writes one file per namespace, DIR/<namespace>.yaml, creating
