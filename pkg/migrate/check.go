@@ -116,7 +116,7 @@ func (r *Result) Check(ctx context.Context, opts CheckOptions) ([]Status, error)
 				st.Result = fmt.Sprintf("error (%s): %v", provider.ErrorKind(err), err)
 				st.short = "error (" + provider.ErrorKind(err) + ")"
 			} else if pass, why := analysis.Judge(res.Value, d.Metric); pass {
-				st.Result = "pass " + formatValue(res.Value)
+				st.Result = "pass " + analysis.FormatValue(res.Value)
 			} else {
 				st.Result = "out of range: " + why
 			}
@@ -270,5 +270,3 @@ func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
 }
-
-func formatValue(v float64) string { return fmt.Sprintf("%g", v) }

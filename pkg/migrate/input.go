@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -111,7 +113,7 @@ func Load(paths []string, opts LoadOptions) (*Input, error) {
 func NewInput(defaultNamespace string, files map[string][]byte, order ...string) (*Input, error) {
 	in := &Input{Set: flagger.NewSet(flagger.Options{DefaultNamespace: defaultNamespace, AcceptDatadog: true}), files: map[string][]byte{}}
 	if len(order) == 0 {
-		order = sortedKeys(files)
+		order = slices.Sorted(maps.Keys(files))
 	}
 	for _, name := range order {
 		in.files[name] = files[name]

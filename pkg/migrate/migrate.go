@@ -365,12 +365,3 @@ func refused(skipped []Skipped) error {
 	}
 	return errors.Join(errs...)
 }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -75,7 +77,7 @@ func TestMigrateGolden(t *testing.T) {
 		}
 	}
 	if len(names) != 6 {
-		t.Errorf("want 6 DatadogMetrics (3 canaries × 2 Datadog metrics), got %d: %v", len(names), sortedKeys(names))
+		t.Errorf("want 6 DatadogMetrics (3 canaries × 2 Datadog metrics), got %d: %v", len(names), slices.Sorted(maps.Keys(names)))
 	}
 	for ref, window := range map[string]string{
 		"shop/checkout-success-rate": "10m0s",

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -163,7 +165,7 @@ func (r *Result) Namespaces() []string {
 	for _, c := range r.Canaries {
 		seen[c.Canary.Namespace] = true
 	}
-	return sortedKeys(seen)
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // WriteYAML writes the objects of namespace ns ("" for all namespaces) as
