@@ -326,3 +326,37 @@ func TestMigrateAliasBomb(t *testing.T) {
 		t.Fatalf("want the expansion refused, got %v", err)
 	}
 }
+
+// Migrating again with the new templates in the input: refused per metric,
+// never a second template of the same name.
+func TestMigrateNewTemplateNameTaken(t *testing.T) {
+	in, err := NewInput("ns", map[string][]byte{"a.yaml": []byte(`apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: t}
+spec: {provider: {type: datadog}, query: "sum:x{app:{{ target }}}"}
+---
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: t-externalmetrics}
+spec: {provider: {type: externalmetrics}, query: "{{ namespace }}/datadogmetric@{{ namespace }}:{{ name }}-m"}
+---
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: c}
+spec:
+  targetRef: {name: c}
+  analysis:
+    metrics: [{name: m, templateRef: {name: t}, thresholdRange: {max: 1}, interval: 1m}]
+`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Migrate(in, Options{})
+	if err == nil || !strings.Contains(err.Error(), "spec.analysis.metrics[0] (m): MetricTemplate ns/t: the new template's name ns/t-externalmetrics is already taken in the input (migrated already?)") {
+		t.Fatalf("got %v", err)
+	}
+	res, err := Migrate(in, Options{SkipUnsupported: true})
+	if err != nil || len(res.DatadogMetrics) != 0 || len(res.Templates) != 0 || len(res.Canaries) != 0 || len(res.Skipped) != 1 {
+		t.Fatalf("res %+v, err %v", res, err)
+	}
+}
