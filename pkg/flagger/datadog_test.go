@@ -120,7 +120,7 @@ func TestResolveCanaryPartial(t *testing.T) {
 		t.Fatalf("want one error, got %v", errs)
 	}
 	var e *Error
-	if !asError(errs[0], &e) || e.Field != "spec.analysis.metrics[1].templateRef" || !strings.Contains(e.Msg, `map has no entry for key "app"`) {
+	if !asError(errs[0], &e) || e.Field != "spec.analysis.metrics[1].templateRef" || !strings.Contains(e.Msg, `{{ variables.app }}: no templateVariables key "app"`) {
 		t.Errorf("error: %v", errs[0])
 	}
 }

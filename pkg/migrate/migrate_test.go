@@ -224,7 +224,7 @@ func TestMigrateRefuses(t *testing.T) {
 		`7 metric(s) cannot be migrated faithfully (--skip-unsupported migrates the rest and lists these):`,
 		`r.yaml: document 6: Canary web/web: spec.analysis.metrics[0] (grouped): MetricTemplate web/grouped: it groups "by {...}"`,
 		`spec.analysis.metrics[1] (two): MetricTemplate web/two: a comma outside parentheses and braces makes it several queries`,
-		`spec.analysis.metrics[2] (vars): templateRef: MetricTemplate web/vars (r.yaml: document 3): spec.query: template: web/vars:1:31: executing "web/vars" at <variables>: map has no entry for key "zone"`,
+		`spec.analysis.metrics[2] (vars): templateRef: MetricTemplate web/vars (r.yaml: document 3): spec.query: line 1, column 31: {{ variables.zone }}: no templateVariables key "zone"`,
 		`spec.analysis.metrics[3] (agentvar): MetricTemplate web/agentvar: the query holds %%...%%`,
 		`spec.analysis.metrics[4] (no-interval): no interval: Flagger's datadog provider cannot run this metric`,
 		`spec.analysis.metrics[5] (reserved): templateVariables.datadogMetric is reserved by the migration`,
