@@ -79,10 +79,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request, rest string)
 			if parts[1] == "" {
 				break
 			}
-			metric = parts[1]
-			if s.cfg.Profile == ProfileDatadog {
-				metric = strings.ToLower(metric)
-			}
+			metric = s.metricName(parts[1])
 		}
 		return s.adminFault(w, r, metric), who
 	case len(parts) == 4 && parts[0] == "namespaces" && parts[2] == "metrics" && parts[1] != "" && parts[3] != "":

@@ -227,9 +227,7 @@ func (s *Server) serveResources(w http.ResponseWriter) int {
 		APIResources: make([]metav1.APIResource, 0, len(names)),
 	}
 	for _, n := range names {
-		if s.cfg.Profile == ProfileDatadog {
-			n = strings.ToLower(n)
-		}
+		n = s.metricName(n)
 		list.APIResources = append(list.APIResources, metav1.APIResource{
 			Name:       n,
 			Namespaced: true,
@@ -238,6 +236,16 @@ func (s *Server) serveResources(w http.ResponseWriter) int {
 		})
 	}
 	return writeJSON(w, http.StatusOK, mustJSON(list))
+}
+
+// metricName is the one name rule per profile: names compare exactly,
+// except that the datadog profile lowercases them first, as the Datadog
+// Cluster Agent does with the metric names it serves.
+func (s *Server) metricName(name string) string {
+	if s.cfg.Profile == ProfileDatadog {
+		return strings.ToLower(name)
+	}
+	return name
 }
 
 // serveList answers GET .../namespaces/{ns}/{metric}.
@@ -249,9 +257,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, id *identity,
 	if err != nil {
 		return writeAPIError(w, apierrors.NewBadRequest(err.Error()))
 	}
-	if s.cfg.Profile == ProfileDatadog {
-		metric = strings.ToLower(metric)
-	}
+	metric = s.metricName(metric)
 
 	fault := s.store.Fault(metric)
 	var act faultAction
