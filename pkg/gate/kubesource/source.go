@@ -392,34 +392,29 @@ func (s *Source) watched(ns string) error {
 
 // MetricTemplate implements gate.Objects.
 func (s *Source) MetricTemplate(ns, name string) (*flagger.MetricTemplate, error) {
-	if err := s.watched(ns); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	e, ok := s.templates[key(ns, name)]
-	s.mu.RUnlock()
-	switch {
-	case !ok:
-		return nil, fmt.Errorf("MetricTemplate %s/%s: %w", ns, name, gate.ErrNotFound)
-	case e.err != nil:
-		return nil, e.err
-	}
-	return e.obj, nil
+	return lookup(s, s.templates, "MetricTemplate", ns, name)
 }
 
 // Canary implements gate.Objects.
 func (s *Source) Canary(ns, name string) (*flagger.Canary, error) {
+	return lookup(s, s.canaries, "Canary", ns, name)
+}
+
+// lookup reads one converted object of a watched namespace: not found, or
+// the conversion error the informer recorded for it, or the object.
+func lookup[T any](s *Source, m map[string]entry[T], kind, ns, name string) (T, error) {
+	var zero T
 	if err := s.watched(ns); err != nil {
-		return nil, err
+		return zero, err
 	}
 	s.mu.RLock()
-	e, ok := s.canaries[key(ns, name)]
+	e, ok := m[key(ns, name)]
 	s.mu.RUnlock()
 	switch {
 	case !ok:
-		return nil, fmt.Errorf("Canary %s/%s: %w", ns, name, gate.ErrNotFound)
+		return zero, fmt.Errorf("%s %s/%s: %w", kind, ns, name, gate.ErrNotFound)
 	case e.err != nil:
-		return nil, e.err
+		return zero, e.err
 	}
 	return e.obj, nil
 }
