@@ -31,8 +31,10 @@ func decodeReport(t *testing.T, stdout string) analysis.Report {
 // (12, max 5). Taking the first silently would pass the canary.
 func TestAnalyzeAmbiguousFailsByDefault(t *testing.T) {
 	s := devservertest.New(t, devserver.Config{})
-	for track, v := range map[string]string{"primary": "0.53", "canary": "12"} {
-		if err := s.SetSeries("ci", "errors", map[string]string{"app": "web", "track": track}, v); err != nil {
+	// In this order: the devserver lists series as they were added, and
+	// --multi-item=first below must see the primary's first.
+	for _, sv := range [][2]string{{"primary", "0.53"}, {"canary", "12"}} {
+		if err := s.SetSeries("ci", "errors", map[string]string{"app": "web", "track": sv[0]}, sv[1]); err != nil {
 			t.Fatal(err)
 		}
 	}
