@@ -215,8 +215,9 @@ func (e *Engine) prepare(canaries []*flagger.Resolved, once bool) ([]*canaryRun,
 				Min:           min,
 				Max:           max,
 				Checks:        []Check{},
-				FlaggerCompat: append([]string(nil), ch.Compat...),
+				FlaggerCompat: flagger.CompatTexts(ch.Compat),
 			}
+			cr.res.Metrics[i].FlaggerCompatNotes = append([]flagger.CompatNote(nil), ch.Compat...)
 			cr.metrics = append(cr.metrics, &metricRun{check: ch, q: q, res: &cr.res.Metrics[i]})
 		}
 		runs = append(runs, cr)
@@ -468,7 +469,7 @@ func (e *Engine) runCheck(ctx context.Context, m *metricRun, step, run, weight i
 	}
 	if e.strict && len(m.check.Compat) > 0 {
 		c.ErrorKind = KindFlaggerCompat
-		c.Message = "not run (--flagger-compat=strict): Flagger would differ: " + strings.Join(m.check.Compat, "; ")
+		c.Message = "not run (--flagger-compat=strict): Flagger would differ: " + flagger.JoinCompat(m.check.Compat)
 		return c
 	}
 	res, err := safeQuery(ctx, m.q, m.check.Query)

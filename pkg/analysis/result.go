@@ -4,7 +4,11 @@ package analysis
 // package (first written by the lead as contract.go; names, fields and
 // meanings kept, fields added).
 
-import "time"
+import (
+	"time"
+
+	"github.com/extmetrics/extmetrics/pkg/flagger"
+)
 
 // Verdict is the final state of one canary analysis.
 type Verdict string
@@ -47,9 +51,27 @@ type MetricResult struct {
 	Max         *float64 `json:"max,omitempty"`
 	Checks      []Check  `json:"checks"`
 	Failed      int      `json:"failed"` // failed checks of this metric
-	// FlaggerCompat notes where real Flagger treats this metric's query
-	// differently (flagger.FlaggerCompat), so its verdict may differ.
+	// FlaggerCompat notes where real Flagger treats this metric's check
+	// differently (its query: flagger.FlaggerCompat; its template's
+	// connection with Flagger in a pod: flagger.FlaggerPodCompat), so its
+	// verdict may differ: the texts of FlaggerCompatNotes.
 	FlaggerCompat []string `json:"flaggerCompat,omitempty"`
+	// FlaggerCompatNotes are the same notes with their stable codes
+	// (flagger.Compat*) and the error Flagger would report.
+	FlaggerCompatNotes []flagger.CompatNote `json:"flaggerCompatNotes,omitempty"`
+}
+
+// CompatNotes returns FlaggerCompatNotes, or for a report decoded from a
+// version that wrote only FlaggerCompat, those texts without codes.
+func (m *MetricResult) CompatNotes() []flagger.CompatNote {
+	if len(m.FlaggerCompatNotes) > 0 || len(m.FlaggerCompat) == 0 {
+		return m.FlaggerCompatNotes
+	}
+	out := make([]flagger.CompatNote, len(m.FlaggerCompat))
+	for i, t := range m.FlaggerCompat {
+		out[i] = flagger.CompatNote{Text: t}
+	}
+	return out
 }
 
 // CanaryResult is the outcome of one canary's analysis.

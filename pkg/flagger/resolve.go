@@ -21,9 +21,10 @@ type Check struct {
 	Template *MetricTemplate
 	Secret   *Secret // the provider's secretRef, nil when none
 	Query    string  // rendered query
-	// Compat says where real Flagger treats the rendered query differently
-	// (FlaggerCompat); nil when it does not.
-	Compat []string
+	// Compat says where real Flagger treats this check differently: its
+	// rendered query (FlaggerCompat), then its template's connection with
+	// Flagger v1.43–v1.44 in a pod (FlaggerPodCompat); nil when it does not.
+	Compat []CompatNote
 }
 
 // TemplateRef is the template's "namespace/name".
@@ -178,6 +179,9 @@ func (s *Set) resolveCanary(c *Canary) (*Resolved, []error) {
 		}
 		check.Query = strings.TrimSpace(q)
 		check.Compat = FlaggerCompat(q)
+		if !s.datadog { // the Secret is read only then
+			check.Compat = append(check.Compat, FlaggerPodCompat(t, check.Secret)...)
+		}
 		r.Checks = append(r.Checks, check)
 	}
 	return r, errs

@@ -72,7 +72,13 @@ type htmlMetric struct {
 	Failed      int
 	Total       int
 	Chart       *chart
-	Compat      []string // Flagger compatibility notes
+	Compat      []htmlCompat // Flagger compatibility notes
+}
+
+// htmlCompat is one Flagger compatibility note: its text and stable code.
+type htmlCompat struct {
+	Code string
+	Text string
 }
 
 type htmlCheck struct {
@@ -164,8 +170,8 @@ func WriteHTML(w io.Writer, r *analysis.Report) error {
 				Total:       len(m.Checks),
 				Chart:       buildChart(fmt.Sprintf("chart-%d-%d", ci, mi), c, m),
 			}
-			for _, n := range m.FlaggerCompat {
-				hm.Compat = append(hm.Compat, clean(n))
+			for _, n := range m.CompatNotes() {
+				hm.Compat = append(hm.Compat, htmlCompat{Code: clean(n.Code), Text: clean(n.Text)})
 			}
 			for k := range m.Checks {
 				if !m.Checks[k].Passed {

@@ -93,29 +93,46 @@ func WriteSummary(w io.Writer, r *analysis.Report) error {
 	return nil
 }
 
-// writeCompat writes the Flagger compatibility notes, once per template and
-// note, after a table ("" when there are none).
+// writeCompat writes the Flagger compatibility notes after a table ("" when
+// there are none): each distinct note once, with the templates it applies to
+// (each template once, named with the first canary and metric using it).
 func writeCompat(w io.Writer, r *analysis.Report) {
-	type key struct{ template, note string }
-	seen := map[key]bool{}
-	first := true
+	type group struct {
+		note      string
+		templates []string
+		seen      map[string]bool
+	}
+	var groups []*group
+	byNote := map[string]*group{}
 	for ci := range r.Canaries {
 		c := &r.Canaries[ci]
 		for mi := range c.Metrics {
 			m := &c.Metrics[mi]
-			for _, n := range m.FlaggerCompat {
-				k := key{m.TemplateRef, n}
-				if seen[k] {
+			for _, n := range m.CompatNotes() {
+				g := byNote[n.String()]
+				if g == nil {
+					g = &group{note: n.String(), seen: map[string]bool{}}
+					byNote[g.note] = g
+					groups = append(groups, g)
+				}
+				if g.seen[m.TemplateRef] {
 					continue
 				}
-				seen[k] = true
-				if first {
-					fmt.Fprintln(w, "\nFlagger compatibility (real Flagger would treat these templates differently):")
-					first = false
-				}
-				fmt.Fprintf(w, "  MetricTemplate %s (%s, metric %s): %s\n", clean(m.TemplateRef), clean(canaryID(c)), clean(m.Name), clean(n))
+				g.seen[m.TemplateRef] = true
+				g.templates = append(g.templates, fmt.Sprintf("%s (%s, metric %s)", clean(m.TemplateRef), clean(canaryID(c)), clean(m.Name)))
 			}
 		}
+	}
+	if len(groups) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nFlagger compatibility (real Flagger would treat these templates differently):")
+	for _, g := range groups {
+		what := "MetricTemplate"
+		if len(g.templates) > 1 {
+			what = "MetricTemplates"
+		}
+		fmt.Fprintf(w, "  %s %s: %s\n", what, strings.Join(g.templates, ", "), clean(g.note))
 	}
 }
 

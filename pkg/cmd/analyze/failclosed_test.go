@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
+	"github.com/extmetrics/extmetrics/pkg/flagger"
 	"github.com/extmetrics/extmetrics/pkg/scenario"
 )
 
@@ -196,8 +198,16 @@ func TestAnalyzeFlaggerCompatNotes(t *testing.T) {
 		t.Fatalf("--once: exit %d\n%s", code, stdout)
 	}
 	code, stdout, _ = execute(t, objects, "-f", "-", "--once", "-q", "-o", "json")
-	if m := decodeReport(t, stdout).Canaries[0].Metrics[0]; code != 0 || len(m.FlaggerCompat) != 2 {
-		t.Fatalf("JSON: exit %d %+v", code, m)
+	// The query's two notes, then the template's with Flagger in a pod
+	// (address, Secret token and ca.crt: see TestAnalyzeFlaggerPodNotes).
+	m := decodeReport(t, stdout).Canaries[0].Metrics[0]
+	var codes []string
+	for _, n := range m.FlaggerCompatNotes {
+		codes = append(codes, n.Code)
+	}
+	if code != 0 || len(m.FlaggerCompat) != 4 || !slices.Equal(codes, []string{flagger.CompatQueryControlChar, flagger.CompatIgnoresAggregate,
+		flagger.CompatPodSecretTokenIgnored, flagger.CompatPodSecretCAIgnored}) {
+		t.Fatalf("JSON: exit %d codes %q %+v", code, codes, m)
 	}
 
 	code, stdout, stderr = execute(t, objects, "-f", "-", "--once", "-q", "-o", "json", "--flagger-compat=strict")
