@@ -134,7 +134,7 @@ func healthy(t *testing.T, s *devserver.Server) {
 
 func engine(obs analysis.Observer) *analysis.Engine {
 	return analysis.New(analysis.Options{
-		Factory:  analysis.NewProviderFactory(nil, provider.Options{Timeout: 10 * time.Second, MaxRetries: -1}),
+		Factory:  analysis.Connection{Options: provider.Options{Timeout: 10 * time.Second, MaxRetries: -1}}.Factory(),
 		Interval: time.Millisecond, // --interval for CI: the canary says 30s
 		Observer: obs,
 	})

@@ -4,14 +4,20 @@
 //
 // The entry point is Runner: Load reads and resolves Flagger YAML (package
 // flagger), Runner.Run builds one provider per MetricTemplate with the one
-// connection rule (Connection: a template with an address is self-contained,
-// one without uses Connection.Default and the base config) and runs the
-// Engine; report.WriteFiles writes the result. The analyze and demo commands
-// and services (the gate) use it, and it returns plain errors. The Engine
-// underneath can be built directly with New(Options{Factory: ...}): Run
-// (the loop) or Once (each check once, a lint). Tests can plug in any
-// Querier through Runner.Factory or Options.Factory and a fake clock through
-// Clock.
+// connection rule (Connection, which applies provider.Connection: a
+// template with an address is self-contained, one without uses
+// Connection.Default and the base config) and runs the Engine;
+// report.WriteFiles writes the result. The analyze and demo commands use
+// it, and it returns plain errors. The Engine underneath can be built
+// directly with New(Options{Factory: ...}): Run (the loop) or Once (each
+// check once, a lint). Tests can plug in any Querier through
+// Runner.Factory or Options.Factory and a fake clock through Clock.
+//
+// RunCheck is the one metric check: the Engine, the gate (all three
+// endpoints), migrate --check and the Argo Rollouts plugin call it with a
+// Querier, the rendered query, the Bounds (nil: no verdict, "measured") and
+// the Staleness rule, and report its CheckResult. ParseMaxAge reads every
+// max-age flag and field.
 //
 // Semantics, as Flagger's scheduler (pkg/controller/scheduler.go and
 // scheduler_metrics.go) runs them:

@@ -10,12 +10,10 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 
 	"github.com/extmetrics/extmetrics/pkg/flagger"
 	"github.com/extmetrics/extmetrics/pkg/provider"
-	"github.com/extmetrics/extmetrics/pkg/query"
 )
 
 // KindOutOfRange is Check.ErrorKind for a value outside the metric's range
@@ -60,18 +58,6 @@ type Querier interface {
 // the provider's secretRef (nil without one).
 type ProviderFactory func(spec provider.Spec) (Querier, error)
 
-// NewProviderFactory is the default factory: Connection{Base: base,
-// Options: opts}.Factory(). The base rest.Config (the aggregation layer; may
-// be nil when every template has an address) is used only for templates
-// without spec.provider.address — see Connection for the rule.
-func NewProviderFactory(base *rest.Config, opts provider.Options) ProviderFactory {
-	c := Connection{Options: opts}
-	if base != nil {
-		c.Base = func() (*rest.Config, error) { return base, nil }
-	}
-	return c.Factory()
-}
-
 // Options configure an Engine.
 type Options struct {
 	// Factory builds a Querier per MetricTemplate (required).
@@ -90,19 +76,6 @@ type Options struct {
 	MaxAge time.Duration
 	// FlaggerCompat: FlaggerCompatWarn (default) or FlaggerCompatStrict.
 	FlaggerCompat FlaggerCompat
-}
-
-// NoMaxAge turns the default staleness bound off (Options.MaxAge).
-const NoMaxAge time.Duration = -1
-
-// MinDefaultMaxAge is the smallest default staleness bound.
-const MinDefaultMaxAge = 5 * time.Minute
-
-// DefaultMaxAge is the staleness bound of a check whose query names no
-// maxAge=: 3 analysis intervals, at least MinDefaultMaxAge (External Metrics
-// servers cache values for a while; the Cluster Agent refreshes every 30s).
-func DefaultMaxAge(interval time.Duration) time.Duration {
-	return max(MinDefaultMaxAge, 3*interval)
 }
 
 // Engine runs canary analyses. It is safe to run several at once.
@@ -205,15 +178,15 @@ func (e *Engine) prepare(canaries []*flagger.Resolved, once bool) ([]*canaryRun,
 			if q == nil {
 				continue // already reported
 			}
-			min, max := bounds(ch.Metric)
+			b := MetricBounds(ch.Metric)
 			cr.res.Metrics[i] = MetricResult{
 				Name:          ch.Metric.Name,
 				TemplateRef:   t.Key(),
 				Provider:      t.Spec.Provider.Address,
 				Query:         ch.Query,
 				Interval:      ch.Metric.Interval,
-				Min:           min,
-				Max:           max,
+				Min:           b.Min,
+				Max:           b.Max,
 				Checks:        []Check{},
 				FlaggerCompat: flagger.CompatTexts(ch.Compat),
 			}
@@ -424,39 +397,27 @@ type failure struct{ c Check }
 
 func (f failure) String() string { return f.c.Metric + ": " + f.c.Message }
 
-// staleBound is the default staleness bound for a canary's checks (0: none).
-func (e *Engine) staleBound(cr *canaryRun) time.Duration {
-	switch {
-	case e.maxAge < 0:
-		return 0
-	case e.maxAge > 0:
-		return e.maxAge
-	}
-	return DefaultMaxAge(cr.plan.Interval)
-}
-
 // runChecks runs every check of the canary concurrently.
 func (e *Engine) runChecks(ctx context.Context, cr *canaryRun, step, run, weight int) []Check {
 	checks := make([]Check, len(cr.metrics))
-	bound := e.staleBound(cr)
+	stale := Staleness{MaxAge: e.maxAge, Interval: cr.plan.Interval}
 	var wg sync.WaitGroup
 	for i, m := range cr.metrics {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			checks[i] = e.runCheck(ctx, m, step, run, weight, bound)
+			checks[i] = e.runCheck(ctx, m, step, run, weight, stale)
 		}()
 	}
 	wg.Wait()
 	return checks
 }
 
-// runCheck runs one query and judges it. Every error is a failed check with
-// its kind; a value passes only when it is a finite number inside the range
-// and, unless the query has its own maxAge=, no older than bound (0: no
-// bound).
-func (e *Engine) runCheck(ctx context.Context, m *metricRun, step, run, weight int, bound time.Duration) Check {
-	min, max := bounds(m.check.Metric)
+// runCheck runs one check (RunCheck) and records it as the report's Check;
+// with FlaggerCompatStrict a check whose query Flagger treats differently
+// fails without running.
+func (e *Engine) runCheck(ctx context.Context, m *metricRun, step, run, weight int, stale Staleness) Check {
+	b := MetricBounds(m.check.Metric)
 	c := Check{
 		Metric: m.check.Metric.Name,
 		Step:   step,
@@ -464,111 +425,19 @@ func (e *Engine) runCheck(ctx context.Context, m *metricRun, step, run, weight i
 		Weight: weight,
 		Time:   e.clock.Now(),
 		Query:  m.check.Query,
-		Min:    min,
-		Max:    max,
+		Min:    b.Min,
+		Max:    b.Max,
 	}
 	if e.strict && len(m.check.Compat) > 0 {
 		c.ErrorKind = KindFlaggerCompat
 		c.Message = "not run (--flagger-compat=strict): Flagger would differ: " + flagger.JoinCompat(m.check.Compat)
 		return c
 	}
-	res, err := safeQuery(ctx, m.q, m.check.Query)
-	if err != nil {
-		c.ErrorKind = provider.ErrorKind(err)
-		if c.ErrorKind == "" {
-			c.ErrorKind = "error"
-		}
-		c.Message = err.Error()
-		if res != nil {
-			c.Latency = res.Latency
-		}
-		return c
-	}
-	if res == nil {
-		c.ErrorKind, c.Message = "error", "provider returned no result and no error"
-		return c
-	}
-	c.Matched, c.Latency = res.Matched, res.Latency
-	now := e.clock.Now()
-	if newest, age, ok := res.Newest(now); ok {
-		c.Newest, c.Age = newest, age
-	}
-	if bound > 0 && !hasOwnMaxAge(m.check.Query) {
-		hint := fmt.Sprintf("default bound of 3 analysis intervals, at least %s; set &maxAge= in the query, or --max-age (0 turns it off)", MinDefaultMaxAge)
-		if err := provider.CheckMaxAge(res, bound, now, hint); err != nil {
-			c.ErrorKind, c.Message = provider.ErrorKind(err), err.Error()
-			return c
-		}
-	}
-	c.HasValue, c.Value = true, res.Value
-	c.Passed, c.Message = Judge(res.Value, m.check.Metric)
-	if !c.Passed {
-		c.ErrorKind = KindOutOfRange
-	}
+	r := RunCheck(ctx, m.q, CheckSpec{Query: m.check.Query, Bounds: &b, Staleness: stale, Now: e.clock.Now})
+	c.Matched, c.Latency, c.Newest, c.Age = r.Matched, r.Latency, r.Newest, r.Age
+	c.HasValue, c.Value = r.HasValue, r.Value
+	c.Passed, c.ErrorKind, c.Message = r.Passed(), r.ErrorKind, r.Message
 	return c
-}
-
-// hasOwnMaxAge reports whether a query sets maxAge= (then the provider has
-// applied it and the default bound does not).
-func hasOwnMaxAge(q string) bool {
-	pq, err := query.Parse(q)
-	return err == nil && pq.MaxAge > 0
-}
-
-// safeQuery turns a panicking Querier into an error: a check never crashes
-// the run and never passes by accident.
-func safeQuery(ctx context.Context, q Querier, query string) (res *provider.Result, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			res, err = nil, fmt.Errorf("query panicked: %v", p)
-		}
-	}()
-	return q.Query(ctx, query)
-}
-
-// bounds are the limits a metric is judged against: thresholdRange, else the
-// deprecated threshold as a maximum.
-func bounds(m *flagger.Metric) (min, max *float64) {
-	if tr := m.ThresholdRange; tr != nil {
-		return clonef(tr.Min), clonef(tr.Max)
-	}
-	t := m.Threshold
-	return nil, &t
-}
-
-func clonef(p *float64) *float64 {
-	if p == nil {
-		return nil
-	}
-	v := *p
-	return &v
-}
-
-// Judge applies Flagger's check to a value: with a thresholdRange it fails
-// when value < min or value > max (bounds inclusive); without one, the
-// deprecated threshold fails values > threshold. Unlike Flagger, NaN and
-// infinite values always fail (Flagger's comparisons would pass NaN). The
-// message says why it failed ("" when it passed).
-func Judge(v float64, m *flagger.Metric) (passed bool, message string) {
-	if math.IsNaN(v) {
-		return false, "value is NaN (not a number)"
-	}
-	if math.IsInf(v, 0) {
-		return false, fmt.Sprintf("value %s is not finite", FormatValue(v))
-	}
-	if tr := m.ThresholdRange; tr != nil {
-		if tr.Min != nil && v < *tr.Min {
-			return false, fmt.Sprintf("%s < min %s", FormatValue(v), FormatValue(*tr.Min))
-		}
-		if tr.Max != nil && v > *tr.Max {
-			return false, fmt.Sprintf("%s > max %s", FormatValue(v), FormatValue(*tr.Max))
-		}
-		return true, ""
-	}
-	if v > m.Threshold {
-		return false, fmt.Sprintf("%s > threshold %s (deprecated threshold)", FormatValue(v), FormatValue(m.Threshold))
-	}
-	return true, ""
 }
 
 // FormatValue formats a metric value compactly for people: six significant

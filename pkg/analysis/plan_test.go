@@ -124,7 +124,7 @@ func TestJudge(t *testing.T) {
 		{math.Inf(-1), rng(nil, fp(5)), false, "-Inf is not finite"},
 	}
 	for _, tt := range tests {
-		pass, msg := Judge(tt.v, tt.m)
+		pass, msg := MetricBounds(tt.m).Judge(tt.v)
 		if pass != tt.pass || !strings.Contains(msg, tt.msg) || (pass && msg != "") {
 			t.Errorf("Judge(%v) = %v %q, want %v %q", tt.v, pass, msg, tt.pass, tt.msg)
 		}

@@ -3,7 +3,6 @@ package analysis
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -13,33 +12,20 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/provider"
 )
 
-// Connection is the one rule for which server and credentials the provider
-// of a MetricTemplate uses (the `analyze` command's rule, shared by every
-// caller through Factory and NewProviderFactory):
-//
-//   - A template with spec.provider.address is self-contained, as in
-//     Flagger: the address, insecureSkipVerify and the data of its secretRef
-//     (token, ca.crt, tls.crt/tls.key). The base config is not used for it,
-//     so no kubeconfig or pod credential is ever sent to an address a
-//     template chose.
-//   - A template without an address talks to Default.Address when set (e.g.
-//     --server), else to the base config's server (the cluster's
-//     aggregation layer), with the base config's credentials. Base is loaded
-//     at most once, and only when such a template exists. Its
-//     insecureSkipVerify is ORed with Default.InsecureSkipVerify, and
-//     Default's token (e.g. --token) is used when the template's secret has
-//     none.
-//   - Options (timeout, retries, token/CA/client-certificate files, metrics)
-//     apply to every provider.
+// Connection builds the providers of MetricTemplates with the one
+// connection rule, provider.Connection (see there: a template with an
+// address is self-contained, one without uses Default and the base
+// config), after applying the address overrides of analyze
+// --address-override.
 type Connection struct {
 	// Base loads the base rest.Config (kubeconfig or in-cluster) for
 	// templates without an address; nil means there is none.
 	Base func() (*rest.Config, error)
-	// Default is the connection of templates without an address: Address,
-	// InsecureSkipVerify and SecretData["token"] (with TokenFrom) are used
-	// as described on Connection; other fields are ignored.
+	// Default is the connection of templates without an address
+	// (provider.Connection.Default: --server, --token,
+	// --insecure-skip-tls-verify).
 	Default provider.Spec
-	// Options apply to every provider.
+	// Options apply to every provider (provider.Connection.Options).
 	Options provider.Options
 	// Overrides replace template addresses (see AddressOverride); the first
 	// that matches wins.
@@ -47,27 +33,12 @@ type Connection struct {
 }
 
 // Factory returns the ProviderFactory applying the rule. It is safe for
-// concurrent use.
+// concurrent use; the base config is loaded at most once.
 func (c Connection) Factory() ProviderFactory {
-	var (
-		once    sync.Once
-		base    *rest.Config
-		baseErr error
-	)
+	build := provider.Connection{Base: c.Base, Default: c.Default, Options: c.Options}.Factory()
 	return func(spec provider.Spec) (Querier, error) {
-		var b *rest.Config
 		spec.Address = applyOverrides(spec.Address, c.Overrides)
-		if spec.Address == "" {
-			if c.Base != nil {
-				once.Do(func() { base, baseErr = c.Base() })
-				if baseErr != nil {
-					return nil, fmt.Errorf("no spec.provider.address, so the cluster's aggregation layer is used: %w", baseErr)
-				}
-			}
-			b = base
-			spec = withDefault(spec, c.Default)
-		}
-		p, err := provider.New(b, spec, c.Options)
+		p, err := build(spec)
 		if err != nil {
 			return nil, err
 		}
@@ -75,26 +46,8 @@ func (c Connection) Factory() ProviderFactory {
 	}
 }
 
-// withDefault applies the Default spec to a template without an address.
-func withDefault(spec, def provider.Spec) provider.Spec {
-	spec.Address = def.Address
-	spec.InsecureSkipVerify = spec.InsecureSkipVerify || def.InsecureSkipVerify
-	if tok, ok := def.SecretData[provider.SecretKeyToken]; ok {
-		if _, has := spec.SecretData[provider.SecretKeyToken]; !has {
-			data := make(map[string][]byte, len(spec.SecretData)+1)
-			for k, v := range spec.SecretData {
-				data[k] = v
-			}
-			data[provider.SecretKeyToken] = tok
-			spec.SecretData = data
-			spec.TokenFrom = def.TokenFrom
-		}
-	}
-	return spec
-}
-
 // Runner is the library's one entry point for running canary analyses, used
-// by the analyze and demo commands and by services: Load reads and resolves
+// by the analyze and demo commands: Load reads and resolves
 // Flagger objects, Run builds the providers (Connection, or Factory) and
 // runs the engine; package report writes the result (report.WriteFiles).
 // Its errors are plain errors: callers decide what they mean (the CLI maps
@@ -109,7 +62,8 @@ type Runner struct {
 	// Interval, when > 0, replaces every canary's analysis interval.
 	Interval time.Duration
 	// MaxAge is Options.MaxAge: the staleness bound for queries without
-	// maxAge= (0: DefaultMaxAge of each canary's interval; NoMaxAge: off).
+	// maxAge= (0: DefaultMaxAge of each canary's interval; NoMaxAge: off;
+	// ParseMaxAge reads it).
 	MaxAge time.Duration
 	// FlaggerCompat is Options.FlaggerCompat.
 	FlaggerCompat FlaggerCompat

@@ -101,7 +101,7 @@ func (g *Gate) serveCheck(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gate) writeResult(w http.ResponseWriter, res *Result) {
 	status := http.StatusOK
-	if res.Verdict != VerdictPass {
+	if res.Verdict != VerdictPass && res.Verdict != VerdictMeasured {
 		status = statusFor(res.ErrorKind)
 	}
 	writeJSON(w, status, res)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -59,7 +58,7 @@ type Result struct {
 	Min       *float64        `json:"min,omitempty"`
 	Max       *float64        `json:"max,omitempty"`
 	Passed    bool            `json:"passed"`
-	Verdict   string          `json:"verdict"` // pass, fail or error
+	Verdict   string          `json:"verdict"` // pass, fail, measured (a value and no range: the caller judges) or error
 	ErrorKind string          `json:"errorKind,omitempty"`
 	Error     string          `json:"error,omitempty"`
 	Latency   string          `json:"latency"`
@@ -69,11 +68,12 @@ type Result struct {
 	err error
 }
 
-// Verdicts.
+// Verdicts: analysis.RunCheck's.
 const (
-	VerdictPass  = "pass"
-	VerdictFail  = "fail"
-	VerdictError = "error"
+	VerdictPass     = string(analysis.VerdictPass)
+	VerdictFail     = string(analysis.VerdictFail)
+	VerdictMeasured = string(analysis.VerdictMeasured) // a value, no range: never a pass
+	VerdictError    = string(analysis.VerdictError)
 )
 
 // Reason is the one-line explanation of a failed or erroneous check, as
@@ -89,11 +89,14 @@ func (r *Result) Reason() string {
 		b.WriteString(subject)
 		b.WriteString(": ")
 	}
+	bounds := analysis.Bounds{Min: r.Min, Max: r.Max}
 	switch r.Verdict {
 	case VerdictPass:
-		fmt.Fprintf(&b, "value %s within %s", fmtFloat(*r.Value), fmtRange(r.Min, r.Max))
+		fmt.Fprintf(&b, "value %s within %s", analysis.FormatValue(*r.Value), bounds)
 	case VerdictFail:
-		fmt.Fprintf(&b, "value %s outside %s", fmtFloat(*r.Value), fmtRange(r.Min, r.Max))
+		fmt.Fprintf(&b, "value %s outside %s", analysis.FormatValue(*r.Value), bounds)
+	case VerdictMeasured:
+		fmt.Fprintf(&b, "value %s measured (no range: the caller judges it)", analysis.FormatValue(*r.Value))
 	default:
 		b.WriteString(r.ErrorKind)
 		b.WriteString(": ")
@@ -107,20 +110,6 @@ func (r *Result) Reason() string {
 
 // MaxReasonBytes bounds Reason.
 const MaxReasonBytes = 1024
-
-func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-
-func fmtRange(min, max *float64) string {
-	switch {
-	case min != nil && max != nil:
-		return fmt.Sprintf("[%s, %s]", fmtFloat(*min), fmtFloat(*max))
-	case min != nil:
-		return "min " + fmtFloat(*min)
-	case max != nil:
-		return "max " + fmtFloat(*max)
-	}
-	return "no range"
-}
 
 var canaryFuncs = regexp.MustCompile(`\b(target|service|ingress|route)\b`)
 
@@ -175,11 +164,8 @@ func (g *Gate) Check(ctx context.Context, req Request) *Result {
 }
 
 func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
-	if req.Min != nil && (math.IsNaN(*req.Min) || math.IsInf(*req.Min, 0)) || req.Max != nil && (math.IsNaN(*req.Max) || math.IsInf(*req.Max, 0)) {
-		return badRequest("min and max must be finite numbers")
-	}
-	if req.Min != nil && req.Max != nil && *req.Min > *req.Max {
-		return badRequest(fmt.Sprintf("min %s is greater than max %s: no value can pass", fmtFloat(*req.Min), fmtFloat(*req.Max)))
+	if err := (analysis.Bounds{Min: req.Min, Max: req.Max}).Validate(); err != nil {
+		return badRequest(err.Error())
 	}
 	if req.NeedRange && req.Min == nil && req.Max == nil {
 		return badRequest("no range: give min and/or max (inclusive)")
@@ -254,79 +240,61 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 	rendered = strings.TrimSpace(rendered)
 	res.Query = rendered
 
-	pq, perr := query.Parse(rendered)
-	if perr != nil {
-		// The provider reports grammar errors in its own words, without a request.
-		_, err := p.Query(ctx, rendered)
-		if err == nil {
-			err = badRequest(perr.Error())
+	// The one check (analysis.RunCheck) runs the query through the
+	// coalescing cache: the provider identity and the canonical query are
+	// the key; a cached answer is served only while it is fresh by the
+	// query's maxAge=, else by the staleness rule's bound.
+	stale := analysis.Staleness{MaxAge: g.maxAge, Interval: analysisInterval}
+	var outcome coalesce.Outcome
+	q := querierFunc(func(ctx context.Context, text string) (*provider.Result, error) {
+		pq, err := query.Parse(text)
+		if err != nil {
+			return p.Query(ctx, text) // the provider words grammar errors, without a request
 		}
-		return err
+		maxAge := pq.MaxAge
+		if maxAge == 0 {
+			maxAge = stale.Bound()
+		}
+		r, o, err := g.cache.Do(ctx, identity+"\x00"+pq.String(),
+			func(v *provider.Result, now time.Time) bool { return fresh(v, maxAge, now) },
+			func(ctx context.Context) (*provider.Result, error) {
+				t0 := time.Now()
+				r, err := p.Query(ctx, text)
+				g.metrics.upstream(errorKind(err), time.Since(t0))
+				return r, err
+			})
+		outcome = o
+		g.metrics.cache(o)
+		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil, &provider.Error{Kind: provider.ErrUnavailable, Op: "query", Query: pq.String(), Message: "the caller went away: " + err.Error()}
+		}
+		return r, err
+	})
+	var bounds *analysis.Bounds
+	if req.Min != nil || req.Max != nil {
+		bounds = &analysis.Bounds{Min: req.Min, Max: req.Max}
 	}
-	res.Query = pq.String()
-	// Staleness: the query's maxAge= (applied by the provider), else the
-	// gate's default bound (3 analysis intervals, at least 5m), which also
-	// decides whether a cached answer may still be served.
-	maxAge, bound := pq.MaxAge, time.Duration(0)
-	if maxAge == 0 {
-		bound = g.staleBound(analysisInterval)
-		maxAge = bound
-	}
-
-	r, outcome, err := g.cache.Do(ctx, identity+"\x00"+res.Query,
-		func(v *provider.Result, now time.Time) bool { return fresh(v, maxAge, now) },
-		func(ctx context.Context) (*provider.Result, error) {
-			t0 := time.Now()
-			r, err := p.Query(ctx, rendered)
-			g.metrics.upstream(errorKind(err), time.Since(t0))
-			return r, err
-		})
-	g.metrics.cache(outcome)
+	c := analysis.RunCheck(ctx, q, analysis.CheckSpec{Query: rendered, Bounds: bounds, Staleness: stale, Now: g.now})
+	res.Query = c.Query
 	res.Cached = outcome == coalesce.Hit
 	res.Coalesced = outcome == coalesce.Coalesced
-	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return &provider.Error{Kind: provider.ErrUnavailable, Op: "query", Query: res.Query, Message: "the caller went away: " + err.Error()}
+	if c.Verdict == analysis.VerdictError {
+		if c.Err != nil {
+			return c.Err
 		}
-		return err
+		return errors.New(c.Message)
 	}
-	if bound > 0 {
-		hint := "the gate's default bound: 3 analysis intervals, at least " + MinDefaultMaxAge.String() + "; set &maxAge= in the query, or --max-age"
-		if err := provider.CheckMaxAge(r, bound, g.now(), hint); err != nil {
-			return err
-		}
-	}
-	if r.Matched > 1 && pq.Aggregate == "" {
-		return &CheckError{Kind: KindAmbiguous, Msg: fmt.Sprintf("query %q matched %d series where one was meant: narrow its labelSelector or set aggregate= (sum, avg, min, max, count)", res.Query, r.Matched)}
-	}
-	v := r.Value
-	res.Value, res.Aggregate, res.Matched, res.Items = &v, r.Aggregate, r.Matched, r.Items
-	res.Passed = (req.Min == nil || v >= *req.Min) && (req.Max == nil || v <= *req.Max)
-	res.Verdict = VerdictPass
-	if !res.Passed {
-		res.Verdict = VerdictFail
-		res.ErrorKind = KindOutOfRange
-	}
+	v := c.Value
+	res.Value, res.Aggregate, res.Matched, res.Items = &v, c.Aggregate, c.Matched, c.Items
+	res.Verdict, res.Passed, res.ErrorKind = string(c.Verdict), c.Passed(), c.ErrorKind
 	return nil
 }
 
-// MinDefaultMaxAge is the smallest default staleness bound (analysis').
-const MinDefaultMaxAge = analysis.MinDefaultMaxAge
+// querierFunc is a function as an analysis.Querier.
+type querierFunc func(ctx context.Context, text string) (*provider.Result, error)
 
-// DefaultMaxAge is the staleness bound of a check whose query names no
-// maxAge=: analysis.DefaultMaxAge, 3 analysis intervals (the canary's, when
-// known), at least MinDefaultMaxAge — the rule of extmetrics analyze.
-func DefaultMaxAge(interval time.Duration) time.Duration { return analysis.DefaultMaxAge(interval) }
-
-// staleBound is the default bound for a check (0: none).
-func (g *Gate) staleBound(interval time.Duration) time.Duration {
-	switch {
-	case g.maxAge < 0:
-		return 0
-	case g.maxAge > 0:
-		return g.maxAge
-	}
-	return DefaultMaxAge(interval)
+func (f querierFunc) Query(ctx context.Context, text string) (*provider.Result, error) {
+	return f(ctx, text)
 }
 
 // fresh says whether a cached result may still be served: every item must

@@ -40,6 +40,10 @@ type ProviderConfig struct {
 	ClientKeyFile      string   `json:"clientKeyFile,omitempty"`
 	InsecureSkipVerify bool     `json:"insecureSkipVerify,omitempty"`
 	Timeout            Duration `json:"timeout,omitempty"` // per query, retries included; default 5s
+	// AllowCredentialsOverHTTP is the explicit opt-in to send credentials
+	// over plain http:// to a host that is not loopback (refused
+	// otherwise: provider.Options.AllowCredentialsOverHTTP).
+	AllowCredentialsOverHTTP bool `json:"allowCredentialsOverHTTP,omitempty"`
 }
 
 // Duration is a time.Duration written as "10s" in YAML.

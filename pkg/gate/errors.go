@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/provider"
 )
 
@@ -12,11 +14,10 @@ import (
 // no-values, not-found, stale, unauthorized, forbidden, unavailable,
 // invalid-query, error).
 const (
-	KindBadRequest      = "bad-request"      // the request, its metadata or the objects it names are wrong
-	KindUnknownProvider = "unknown-provider" // a provider name not in --config
-	KindAmbiguous       = "ambiguous"        // several series where one was meant
-	KindUnauthenticated = "unauthenticated"  // the caller did not authenticate to the gate
-	KindOutOfRange      = "out-of-range"     // not an error: the value failed its range
+	KindBadRequest      = "bad-request"           // the request, its metadata or the objects it names are wrong
+	KindUnknownProvider = "unknown-provider"      // a provider name not in --config
+	KindUnauthenticated = "unauthenticated"       // the caller did not authenticate to the gate
+	KindOutOfRange      = analysis.KindOutOfRange // not an error: the value failed its range
 )
 
 // CheckError is an error the gate itself found (not the provider's).
@@ -93,12 +94,10 @@ func oneLine(s string, n int) string {
 	}, s)
 	if len(s) > n {
 		cut := n - len("…")
-		for cut > 0 && !utf8RuneStart(s[cut]) {
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
 			cut--
 		}
 		s = s[:cut] + "…"
 	}
 	return s
 }
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

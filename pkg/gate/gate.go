@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,10 +52,16 @@ type Options struct {
 	// Collectors are served on /metrics too (e.g. the informers').
 	Collectors []prometheus.Collector
 	// MaxAge bounds the age of the data a check may pass on when its
-	// query names no maxAge= (the query's own bound wins): 0 means
-	// DefaultMaxAge of the canary's analysis interval (5m when unknown),
-	// negative turns the bound off.
+	// query names no maxAge= (the query's own bound wins):
+	// analysis.Staleness.MaxAge, read by analysis.ParseMaxAge — 0 means
+	// analysis.DefaultMaxAge of the canary's analysis interval (5m when
+	// unknown), analysis.NoMaxAge turns the bound off.
 	MaxAge time.Duration
+	// AllowCredentialsOverHTTP lets MetricTemplates' providers send
+	// credentials over plain http:// to a host that is not loopback
+	// (provider.Options.AllowCredentialsOverHTTP; named providers have
+	// their own field in --config).
+	AllowCredentialsOverHTTP bool
 	// Now is the clock of the cache and of the staleness bound; default
 	// time.Now.
 	Now func() time.Time
@@ -96,7 +103,7 @@ func New(opts Options) (*Gate, error) {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
-	reg, err := NewRegistry(opts.Config, opts.Cluster, opts.Timeout, g.metrics.provider)
+	reg, err := NewRegistry(opts.Config, opts.Cluster, RegistryOptions{Timeout: opts.Timeout, Metrics: g.metrics.provider, AllowCredentialsOverHTTP: opts.AllowCredentialsOverHTTP})
 	if err != nil {
 		return nil, err
 	}
@@ -159,23 +166,10 @@ func (g *Gate) authed(h http.HandlerFunc) http.HandlerFunc {
 func bearer(r *http.Request) (string, bool) {
 	h := r.Header.Get("Authorization")
 	const p = "Bearer "
-	if len(h) <= len(p) || !equalFoldASCII(h[:len(p)], p) {
+	if len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) {
 		return "", false
 	}
 	return h[len(p):], true
-}
-
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i]|0x20, b[i]|0x20
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 func (g *Gate) deny(w http.ResponseWriter, r *http.Request, msg string) {

@@ -26,7 +26,7 @@ func newGateMetrics() *gateMetrics {
 	m := &gateMetrics{reg: prometheus.NewRegistry()}
 	m.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: MetricsNamespace, Name: "checks_total",
-		Help: "Checks answered, by endpoint (check, flagger, argo), verdict (pass, fail, error) and error kind.",
+		Help: "Checks answered, by endpoint (check, flagger, argo), verdict (pass, fail, measured, error) and error kind.",
 	}, []string{"endpoint", "verdict", "error_kind"})
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: MetricsNamespace, Name: "check_duration_seconds",

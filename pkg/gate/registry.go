@@ -18,17 +18,21 @@ import (
 
 // Registry holds the named providers of the --config file, each built once
 // (so every check reuses its connections), and builds the providers of
-// MetricTemplates read from the cluster.
-//
-// Credentials policy (no SSRF, credentials stay home):
-//   - a named provider gets the files its config entry names; "cluster"
-//     without an address gets the gate's own kubeconfig or in-cluster config;
-//   - a MetricTemplate with spec.provider.address gets only its own secretRef
-//     Secret's data, never the gate's kubeconfig or service-account token;
+// MetricTemplates read from the cluster, both with the one connection rule
+// (provider.Connection):
+//   - a named provider is the gate's own connection: the files its config
+//     entry names; "cluster" without an address gets the gate's own
+//     kubeconfig or in-cluster config;
+//   - a MetricTemplate with spec.provider.address gets only its own
+//     secretRef Secret's data, never the gate's kubeconfig or
+//     service-account token;
 //   - a MetricTemplate without an address means the gate's cluster (as in
 //     Flagger): its Secret's token, when there is one, replaces the gate's;
 //     its insecureSkipVerify is ignored (the gate's token must not travel
-//     over unverified TLS because a template said so).
+//     over unverified TLS because a template said so);
+//   - credentials over plain http:// to a host that is not loopback are
+//     refused unless allowCredentialsOverHTTP (per named provider, or
+//     --allow-credentials-over-http for templates) is set.
 //
 // There is no way to name an address in a request.
 type Registry struct {
@@ -37,8 +41,14 @@ type Registry struct {
 	nTemplates atomic.Int64
 	cluster    *rest.Config
 	named      map[string]*named
-	timeout    time.Duration
-	metrics    *provider.Metrics
+	forSpec    func(provider.Spec) (*provider.Provider, error) // templates' providers
+}
+
+// RegistryOptions configure a Registry.
+type RegistryOptions struct {
+	Timeout                  time.Duration     // per query, retries included (default provider.DefaultTimeout)
+	Metrics                  *provider.Metrics // optional
+	AllowCredentialsOverHTTP bool              // for MetricTemplates' providers
 }
 
 type named struct {
@@ -53,37 +63,43 @@ var ErrNoCluster = errors.New("no cluster configuration (no kubeconfig and not r
 // NewRegistry builds every named provider. cluster may be nil (no cluster):
 // then a "cluster" provider without an address answers ErrNoCluster. Files
 // that do not exist are errors.
-func NewRegistry(cfg *Config, cluster *rest.Config, timeout time.Duration, metrics *provider.Metrics) (*Registry, error) {
+func NewRegistry(cfg *Config, cluster *rest.Config, ro RegistryOptions) (*Registry, error) {
+	timeout := ro.Timeout
 	if timeout <= 0 {
 		timeout = provider.DefaultTimeout
 	}
-	r := &Registry{config: cfg, cluster: cluster, named: map[string]*named{}, timeout: timeout, metrics: metrics}
+	var base func() (*rest.Config, error)
+	if cluster != nil {
+		base = func() (*rest.Config, error) { return cluster, nil }
+	}
+	r := &Registry{config: cfg, cluster: cluster, named: map[string]*named{},
+		forSpec: provider.Connection{Base: base, Options: provider.Options{
+			Timeout: timeout, Metrics: ro.Metrics, AllowCredentialsOverHTTP: ro.AllowCredentialsOverHTTP,
+		}}.Factory()}
 	if cfg == nil {
 		return r, nil
 	}
 	for _, pc := range cfg.Providers {
 		opts := provider.Options{
-			Timeout:    timeout,
-			TokenFile:  pc.TokenFile,
-			CAFile:     pc.CAFile,
-			ClientCert: pc.ClientCertFile,
-			ClientKey:  pc.ClientKeyFile,
-			Metrics:    metrics,
+			Timeout:                  timeout,
+			TokenFile:                pc.TokenFile,
+			CAFile:                   pc.CAFile,
+			ClientCert:               pc.ClientCertFile,
+			ClientKey:                pc.ClientKeyFile,
+			Metrics:                  ro.Metrics,
+			AllowCredentialsOverHTTP: pc.AllowCredentialsOverHTTP,
 		}
 		if pc.Timeout.Duration > 0 {
 			opts.Timeout = pc.Timeout.Duration
 		}
 		n := &named{cfg: pc}
-		var base *rest.Config
-		if pc.Address == "" {
-			if cluster == nil {
-				n.err = fmt.Errorf("provider %q: %w", pc.Name, ErrNoCluster)
-				r.named[pc.Name] = n
-				continue
-			}
-			base = cluster
+		if pc.Address == "" && cluster == nil {
+			n.err = fmt.Errorf("provider %q: %w", pc.Name, ErrNoCluster)
+			r.named[pc.Name] = n
+			continue
 		}
-		p, err := provider.New(base, provider.Spec{Address: pc.Address, InsecureSkipVerify: pc.InsecureSkipVerify}, opts)
+		// A named provider is the gate's own connection (Default).
+		p, err := provider.Connection{Base: base, Default: provider.Spec{Address: pc.Address, InsecureSkipVerify: pc.InsecureSkipVerify}, Options: opts}.Factory()(provider.Spec{})
 		if err != nil {
 			return nil, fmt.Errorf("provider %q: %w", pc.Name, err)
 		}
@@ -105,9 +121,6 @@ func (r *Registry) Names() []string {
 	sort.Strings(out)
 	return out
 }
-
-// HasCluster reports whether the gate has a cluster configuration.
-func (r *Registry) HasCluster() bool { return r.cluster != nil }
 
 // Named returns a named provider and its identity (the coalescing key's
 // provider part). It never builds anything: an unknown name makes no
@@ -166,21 +179,17 @@ func (r *Registry) ForTemplateObjects(t *flagger.MetricTemplate, secret *flagger
 // credentials policy.
 func (r *Registry) ForTemplate(t *flagger.MetricTemplate, secret map[string][]byte) (*provider.Provider, string, error) {
 	spec := provider.Spec{Address: t.Spec.Provider.Address, InsecureSkipVerify: t.Spec.Provider.InsecureSkipVerify, SecretData: secret}
-	var base *rest.Config
 	if spec.Address == "" {
-		// The gate's own cluster, possibly with the gate's own token: a
-		// template may not turn its certificate verification off.
+		// The gate's own cluster (the rule ignores the template's
+		// insecureSkipVerify there).
 		spec.InsecureSkipVerify = false
 		if r.cluster == nil {
 			return nil, "", &CheckError{Kind: provider.ErrorKind(provider.ErrUnavailable), Msg: fmt.Sprintf("MetricTemplate %s has no spec.provider.address, which means the gate's own cluster: %v", t.Key(), ErrNoCluster)}
 		}
-		base = r.cluster
 	} else if err := checkAddress(spec.Address); err != nil {
 		return nil, "", &CheckError{Kind: KindBadRequest, Msg: fmt.Sprintf("MetricTemplate %s: spec.provider.address: %v", t.Key(), err)}
 	}
-	// Never the gate's own credentials for an address a template chose:
-	// base stays nil, so only the Secret's data is used.
-	p, err := provider.New(base, spec, provider.Options{Timeout: r.timeout, Metrics: r.metrics})
+	p, err := r.forSpec(spec)
 	if err != nil {
 		return nil, "", &CheckError{Kind: KindBadRequest, Msg: fmt.Sprintf("MetricTemplate %s: %v", t.Key(), err)}
 	}

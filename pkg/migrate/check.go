@@ -111,14 +111,20 @@ func (r *Result) Check(ctx context.Context, opts CheckOptions) ([]Status, error)
 		case q == nil:
 			st.Result = "error: " + qerrs[d.Template].Error()
 		default:
-			res, err := q.Query(ctx, st.Query)
-			if err != nil {
-				st.Result = fmt.Sprintf("error (%s): %v", provider.ErrorKind(err), err)
-				st.short = "error (" + provider.ErrorKind(err) + ")"
-			} else if pass, why := analysis.Judge(res.Value, d.Metric); pass {
-				st.Result = "pass " + analysis.FormatValue(res.Value)
-			} else {
-				st.Result = "out of range: " + why
+			b := analysis.MetricBounds(d.Metric)
+			stale := analysis.Staleness{}
+			if plan, err := analysis.NewPlan(d.Canary); err == nil {
+				stale.Interval = plan.Interval
+			}
+			c := analysis.RunCheck(ctx, q, analysis.CheckSpec{Query: st.Query, Bounds: &b, Staleness: stale, Now: opts.Now})
+			switch c.Verdict {
+			case analysis.VerdictPass:
+				st.Result = "pass " + analysis.FormatValue(c.Value)
+			case analysis.VerdictFail:
+				st.Result = "out of range: " + c.Message
+			default:
+				st.Result = fmt.Sprintf("error (%s): %s", c.ErrorKind, c.Message)
+				st.short = "error (" + c.ErrorKind + ")"
 			}
 		}
 		if st.Reason == "" && strings.HasPrefix(st.Result, "error") {

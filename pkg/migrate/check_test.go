@@ -12,12 +12,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/rest"
 
 	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
 	"github.com/extmetrics/extmetrics/pkg/migrate"
-	"github.com/extmetrics/extmetrics/pkg/provider"
 	"github.com/extmetrics/extmetrics/pkg/scenario"
 )
 
@@ -61,7 +61,7 @@ func TestCheck(t *testing.T) {
 		{Name: "datadogmetric@test:podinfo-request-success-rate", Namespace: "test", Generator: scenario.Constant(99.4)},
 		{Name: "datadogmetric@web:frontend-request-success-rate", Namespace: "web", Generator: scenario.Constant(98)},
 	}}})
-	factory := analysis.NewProviderFactory(devservertest.RESTConfig(s, devservertest.Token), provider.Options{})
+	factory := analysis.Connection{Base: func() (*rest.Config, error) { return devservertest.RESTConfig(s, devservertest.Token), nil }}.Factory()
 	sts, err := res.Check(context.Background(), migrate.CheckOptions{Client: client, Factory: factory, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)

@@ -7,12 +7,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
 	"github.com/extmetrics/extmetrics/pkg/flagger"
 	"github.com/extmetrics/extmetrics/pkg/migrate"
-	"github.com/extmetrics/extmetrics/pkg/provider"
 	"github.com/extmetrics/extmetrics/pkg/scenario"
 )
 
@@ -78,7 +79,7 @@ func same(t *testing.T, committed, generated string) {
 
 // End to end: migrate -> scenario -> devserver (Datadog profile) -> analysis
 // of the migrated YAML gives, for the same values, the verdict each original
-// canary gets from Flagger's rule (analysis.Judge on the original metric).
+// canary gets from Flagger's rule (analysis.MetricBounds on the original metric).
 func TestRehearsalMatchesOriginalVerdicts(t *testing.T) {
 	res, dir := migrateExample(t)
 
@@ -155,7 +156,7 @@ func TestRehearsalMatchesOriginalVerdicts(t *testing.T) {
 				sc.Metrics = append(sc.Metrics, m)
 			}
 			s := devservertest.New(t, devserver.Config{Profile: devserver.ProfileDatadog, Scenario: sc})
-			engine := analysis.New(analysis.Options{Factory: analysis.NewProviderFactory(devservertest.RESTConfig(s, devservertest.Token), provider.Options{})})
+			engine := analysis.New(analysis.Options{Factory: analysis.Connection{Base: func() (*rest.Config, error) { return devservertest.RESTConfig(s, devservertest.Token), nil }}.Factory()})
 			rep, err := engine.Once(context.Background(), resolved)
 			if err != nil {
 				t.Fatal(err)
@@ -168,7 +169,7 @@ func TestRehearsalMatchesOriginalVerdicts(t *testing.T) {
 					for _, ch := range mr.Checks {
 						checks++
 						v := vals[ch.Query[len(cr.Namespace)+1:]]
-						pass, why := analysis.Judge(v, orig)
+						pass, why := analysis.MetricBounds(orig).Judge(v)
 						if !ch.HasValue || ch.Value != v || ch.Passed != pass {
 							t.Errorf("%s/%s %s: value %v (has %v), passed %v; the original metric with %v: passed %v (%s) [%s]",
 								cr.Namespace, cr.Name, mr.Name, ch.Value, ch.HasValue, ch.Passed, v, pass, why, ch.Message)

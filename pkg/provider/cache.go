@@ -209,6 +209,9 @@ func appendBuildKey(k []byte, base *rest.Config, spec Spec, opts Options) ([]byt
 	secret(SecretKeyClientCert)
 	secret(SecretKeyClientKey)
 	str(opts.TokenFile)
+	// The opt-in decides whether New refuses: a build made with it must
+	// never serve a call without it.
+	flag(opts.AllowCredentialsOverHTTP)
 	// Labels only (they change ConnInfo, not the connection).
 	for _, src := range []Source{spec.TokenFrom, opts.Sources.Base, opts.Sources.TokenFile, opts.Sources.CAFile, opts.Sources.ClientCert} {
 		str(string(src.Origin))

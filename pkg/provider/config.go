@@ -203,7 +203,10 @@ func buildConfig(base *rest.Config, spec Spec, opts Options) (*resolved, error) 
 			return nil, fmt.Errorf("%s is given but the address %s is plain http://, so no TLS and no CA would be used: use https:// (or drop the CA)", where, res.info.Server)
 		}
 		if res.info.Auth.Method != AuthNone && res.info.Auth.Method != "" && !isLoopback(u.Hostname()) {
-			res.info.Warning = (fmt.Sprintf("credentials (%s) are sent over plain http:// to %s, a host that is not loopback: anyone on the path can read them; use https://", res.info.Auth.Method, u.Host))
+			if !opts.AllowCredentialsOverHTTP {
+				return nil, &PlainHTTPError{Method: res.info.Auth.Method, Host: u.Host}
+			}
+			res.info.Warning = fmt.Sprintf("credentials (%s) are sent over plain http:// to %s, a host that is not loopback (%s is set): anyone on the path can read them; use https://", res.info.Auth.Method, u.Host, AllowCredentialsOverHTTPName)
 		}
 	}
 	switch {

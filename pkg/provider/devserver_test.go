@@ -308,7 +308,8 @@ func contains(s []string, v string) bool {
 
 // http:// against the HTTPS devserver is a configuration problem with its
 // fix, not an invalid query; a CA with http:// is an error; a token over
-// plain http:// to a host that is not loopback is a warning.
+// plain http:// to a host that is not loopback is refused without the
+// explicit opt-in (then a warning).
 func TestDevserverHTTPAgainstHTTPS(t *testing.T) {
 	s := devservertest.New(t, devserver.Config{})
 	plain := "http://" + strings.TrimPrefix(s.URL(), "https://")
@@ -335,12 +336,26 @@ func TestDevserverHTTPAgainstHTTPS(t *testing.T) {
 		t.Errorf("--ca-file with http://: %v", err)
 	}
 
-	remote, err := provider.New(nil, provider.Spec{Address: "http://metrics.example.com:8080", SecretData: map[string][]byte{"token": []byte("t0ken")}}, provider.Options{})
+	// A token over plain http:// to a host that is not loopback: refused,
+	// unless the explicit opt-in is set (then a warning).
+	remoteSpec := provider.Spec{Address: "http://metrics.example.com:8080", SecretData: map[string][]byte{"token": []byte("t0ken")}}
+	_, err = provider.New(nil, remoteSpec, provider.Options{})
+	var phe *provider.PlainHTTPError
+	if !errors.Is(err, provider.ErrPlainHTTPCredentials) || !errors.As(err, &phe) || strings.Contains(err.Error(), "t0ken") ||
+		!strings.Contains(err.Error(), "refusing to send credentials (token) over plain http:// to metrics.example.com:8080") ||
+		!strings.Contains(err.Error(), "allowCredentialsOverHTTP (--allow-credentials-over-http)") {
+		t.Errorf("token over http:// to a remote host: %v", err)
+	}
+	remote, err := provider.New(nil, remoteSpec, provider.Options{AllowCredentialsOverHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if w := remote.Info().Warning; !strings.Contains(w, "sent over plain http:// to metrics.example.com:8080") || strings.Contains(w, "t0ken") {
 		t.Errorf("warnings %v", w)
+	}
+	// Without credentials plain http:// is allowed (nothing to read).
+	if _, err := provider.New(nil, provider.Spec{Address: "http://metrics.example.com:8080"}, provider.Options{}); err != nil {
+		t.Errorf("no credentials over http://: %v", err)
 	}
 }
 

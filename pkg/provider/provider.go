@@ -93,6 +93,11 @@ type Options struct {
 	// match: MultiItemFail (default) fails with ErrAmbiguous, MultiItemFirst
 	// takes the first item as Flagger does.
 	MultiItem MultiItem
+	// AllowCredentialsOverHTTP is the explicit opt-in to send credentials
+	// over plain http:// to a host that is not loopback (New refuses it
+	// otherwise with a *PlainHTTPError). Every surface names it the same:
+	// flag --allow-credentials-over-http, field allowCredentialsOverHTTP.
+	AllowCredentialsOverHTTP bool
 }
 
 // Provider queries one External Metrics API server. It is safe for

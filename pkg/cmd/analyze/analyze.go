@@ -121,9 +121,9 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 		return cmdutil.Usagef("--multi-item %v", err)
 	}
 	o.conn.MultiItem = mi
-	maxAge, err := parseMaxAge(o.maxAge)
+	maxAge, err := analysis.ParseMaxAge(o.maxAge)
 	if err != nil {
-		return cmdutil.Usage(err)
+		return cmdutil.Usagef("--max-age %v", err)
 	}
 	compat, err := analysis.ParseFlaggerCompat(o.compat)
 	if err != nil {
@@ -220,22 +220,4 @@ func warnings(f analysis.ProviderFactory, stderr io.Writer) analysis.ProviderFac
 		}
 		return q, err
 	}
-}
-
-// parseMaxAge reads --max-age: "auto" (analysis' default bound), "0" (off,
-// analysis.NoMaxAge) or a positive Go duration.
-func parseMaxAge(s string) (time.Duration, error) {
-	if s == "" || s == "auto" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(s) // "0" parses as 0
-	switch {
-	case err != nil:
-		return 0, fmt.Errorf("--max-age %q: want auto, 0 (off) or a Go duration such as 90s or 10m", s)
-	case d < 0:
-		return 0, fmt.Errorf("--max-age %s: must not be negative (0 turns the bound off)", s)
-	case d == 0:
-		return analysis.NoMaxAge, nil
-	}
-	return d, nil
 }

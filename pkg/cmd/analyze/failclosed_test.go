@@ -92,7 +92,7 @@ func TestAnalyzeStaleFailsByDefault(t *testing.T) {
 	rep := decodeReport(t, stdout)
 	c := rep.Canaries[0].Metrics[0].Checks[0]
 	if code != 1 || rep.Canaries[0].Verdict != analysis.Failed || c.Passed || c.ErrorKind != "stale" ||
-		!ageRE.MatchString(c.Message) || !strings.Contains(c.Message, "maxAge 5m0s") || !strings.Contains(c.Message, "--max-age") {
+		!ageRE.MatchString(c.Message) || !strings.Contains(c.Message, "maxAge 5m0s") || !strings.Contains(c.Message, "max-age 0 to turn the bound off") {
 		t.Fatalf("exit %d check %+v\nstderr:\n%s", code, c, stderr)
 	}
 	if c.Newest.IsZero() || c.Age < time.Hour || c.Age > time.Hour+time.Minute {

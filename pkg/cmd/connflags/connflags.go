@@ -57,6 +57,9 @@ type Flags struct {
 	ClientKey  string
 	Insecure   bool
 	Timeout    time.Duration
+	// AllowCredentialsOverHTTP is --allow-credentials-over-http
+	// (provider.Options.AllowCredentialsOverHTTP).
+	AllowCredentialsOverHTTP bool
 	// MultiItem is set by the command, not a connection flag: what a query
 	// without aggregate= does when several items match (see provider.Options).
 	MultiItem provider.MultiItem
@@ -106,6 +109,9 @@ func (f *Flags) AddFlags(fs *pflag.FlagSet) {
 	}
 	fs.BoolVar(&f.Insecure, "insecure-skip-tls-verify", insecure,
 		"do not verify the server certificate (ignored when --ca-file or a CA is given) (env "+EnvInsecure+")")
+
+	fs.BoolVar(&f.AllowCredentialsOverHTTP, "allow-credentials-over-http", false,
+		"send credentials over plain http:// to a host that is not loopback (refused otherwise: anyone on the path could read them)")
 
 	timeout := DefaultTimeout
 	if v := os.Getenv(EnvTimeout); v != "" {
@@ -230,6 +236,8 @@ func (f *Flags) Options() provider.Options {
 		ClientCert: f.ClientCert,
 		ClientKey:  f.ClientKey,
 		MultiItem:  f.MultiItem,
+
+		AllowCredentialsOverHTTP: f.AllowCredentialsOverHTTP,
 	}
 	if f.TokenFile != "" {
 		o.Sources.TokenFile = f.SourceOf("token-file")

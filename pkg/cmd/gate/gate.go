@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 	"github.com/extmetrics/extmetrics/pkg/gate"
 	"github.com/extmetrics/extmetrics/pkg/gate/kubesource"
@@ -36,6 +37,7 @@ type options struct {
 	namespaces      []string
 	cacheTTL        time.Duration
 	maxAge          string
+	allowHTTPCreds  bool
 	timeout         time.Duration
 	authTokenFile   string
 	tlsCert         string
@@ -78,6 +80,7 @@ the named providers of --config only, and says so in its first log line.`,
 	f.StringSliceVar(&o.namespaces, "namespaces", nil, "namespaces whose MetricTemplates, Canaries and Secrets are watched (default: all)")
 	f.DurationVar(&o.cacheTTL, "cache-ttl", gate.DefaultCacheTTL, "how long a successful answer is reused (0 disables; errors are never cached)")
 	f.StringVar(&o.maxAge, "max-age", "auto", "bound on the age of data a check may pass on when its query names no maxAge=: auto (3 analysis intervals, at least 5m), 0 (off) or a duration")
+	f.BoolVar(&o.allowHTTPCreds, "allow-credentials-over-http", false, "let MetricTemplates' providers send their Secret's token over plain http:// to a host that is not loopback (refused otherwise; named providers: allowCredentialsOverHTTP in --config)")
 	f.DurationVar(&o.timeout, "timeout", provider.DefaultTimeout, "per-query budget, retries included")
 	f.StringVar(&o.authTokenFile, "auth-token-file", "", "require this bearer token (file) on the check endpoints")
 	f.StringVar(&o.tlsCert, "tls-cert-file", "", "serve HTTPS with this certificate (PEM); needs --tls-key-file")
@@ -120,17 +123,12 @@ func (o *options) clusterConfig() (*rest.Config, string, error) {
 	return cfg, where, nil
 }
 
-// maxAgeOption turns --max-age into gate.Options.MaxAge.
+// maxAgeOption turns --max-age into gate.Options.MaxAge
+// (analysis.ParseMaxAge, as every max-age flag and field).
 func (o *options) maxAgeOption() (time.Duration, error) {
-	switch o.maxAge {
-	case "auto", "":
-		return 0, nil
-	case "0":
-		return -1, nil
-	}
-	d, err := time.ParseDuration(o.maxAge)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("--max-age %q: want auto, 0 or a positive duration such as 10m", o.maxAge)
+	d, err := analysis.ParseMaxAge(o.maxAge)
+	if err != nil {
+		return 0, fmt.Errorf("--max-age %v", err)
 	}
 	return d, nil
 }
@@ -232,7 +230,8 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	maxAge, _ := o.maxAgeOption()
 	gopts := gate.Options{
 		Config: cfg, Cluster: cluster, CacheTTL: o.cacheTTL, Timeout: o.timeout, MaxAge: maxAge,
-		AuthToken: token, RequireClientCert: o.clientCA != "", Logger: log,
+		AllowCredentialsOverHTTP: o.allowHTTPCreds,
+		AuthToken:                token, RequireClientCert: o.clientCA != "", Logger: log,
 	}
 	var src *kubesource.Source
 	mode := ""

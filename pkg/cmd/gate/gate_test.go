@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
@@ -151,6 +152,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--config", filepath.Join(dir, "none.yaml"), "--no-cluster"}, "no such file"},
 		{[]string{"--cache-ttl", "-1s"}, "--cache-ttl"},
 		{[]string{"--max-age", "soon"}, "--max-age"},
+		{[]string{"--max-age", "-1m"}, "must not be negative"},
 		{[]string{"--listen", "8080"}, "--listen"},
 		{[]string{"--client-ca-file", "x"}, "needs --tls-cert-file"},
 		{[]string{"--tls-cert-file", "x"}, "together"},
@@ -164,6 +166,18 @@ func TestUsageErrors(t *testing.T) {
 		err := cmd.Execute()
 		if err == nil || cmdutil.Code(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%v: %v (code %d); want usage error with %q", c.args, err, cmdutil.Code(err), c.msg)
+		}
+	}
+}
+
+// --max-age reads as every max-age flag and field (analysis.ParseMaxAge):
+// 0 and 0s both turn the bound off (0s used to be an error here).
+func TestMaxAgeFlag(t *testing.T) {
+	for in, want := range map[string]time.Duration{"auto": 0, "": 0, "0": analysis.NoMaxAge, "0s": analysis.NoMaxAge, "10m": 10 * time.Minute} {
+		o := &options{maxAge: in}
+		got, err := o.maxAgeOption()
+		if err != nil || got != want {
+			t.Errorf("--max-age %q: %v %v, want %v", in, got, err, want)
 		}
 	}
 }

@@ -394,7 +394,8 @@ func clientCert(t *testing.T, cn string) (crtPath, keyPath string) {
 }
 
 // http:// to the HTTPS devserver says so; a token over plain http:// to a
-// remote host is a loud warning; --ca-file with http:// is an error.
+// remote host is refused, and a loud warning with the opt-in; --ca-file
+// with http:// is an error.
 func TestQueryPlainHTTP(t *testing.T) {
 	e := start(t, devserver.Config{})
 	plain := "http://" + strings.TrimPrefix(e.s.URL(), "https://")
@@ -406,11 +407,16 @@ func TestQueryPlainHTTP(t *testing.T) {
 	if code != 2 || !strings.Contains(errs, "is plain http://") {
 		t.Fatalf("--ca-file with http://: exit %d: %s", code, errs)
 	}
-	_, _, errs = run(t, "query", "rps", "--server", "http://metrics.invalid", "--token", "s3cret-token", "--timeout", "2s")
+	code, _, errs = run(t, "query", "rps", "--server", "http://metrics.invalid", "--token", "s3cret-token", "--timeout", "2s")
+	if code != 2 || !strings.Contains(errs, "refusing to send credentials (token) over plain http:// to metrics.invalid") ||
+		!strings.Contains(errs, "--allow-credentials-over-http") || strings.Contains(errs, "s3cret-token") {
+		t.Fatalf("token over http:// to a remote host not refused: exit %d: %s", code, errs)
+	}
+	_, _, errs = run(t, "query", "rps", "--server", "http://metrics.invalid", "--token", "s3cret-token", "--timeout", "2s", "--allow-credentials-over-http")
 	if !strings.Contains(errs, "WARNING: credentials (token) are sent over plain http:// to metrics.invalid") || strings.Contains(errs, "s3cret-token") {
 		t.Fatalf("no warning: %s", errs)
 	}
-	_, out, _ := run(t, "status", "--server", "http://metrics.invalid", "--token", "s3cret-token", "--timeout", "2s")
+	_, out, _ := run(t, "status", "--server", "http://metrics.invalid", "--token", "s3cret-token", "--timeout", "2s", "--allow-credentials-over-http")
 	if !strings.Contains(out, "WARNING:") || !strings.Contains(out, "sent over plain http:// to metrics.invalid") || strings.Contains(out, "s3cret-token") {
 		t.Fatalf("status shows no warning: %s", out)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/query"
 )
 
@@ -40,8 +41,9 @@ const DefaultTokenKey = "token"
 //	      insecureSkipVerify: false              # optional
 //	      secretRef: {name: ext-metrics, key: token} # optional
 //	      aggregate: max                         # optional: first|sum|avg|min|max|count
-//	      maxAge: 2m                             # optional
+//	      maxAge: 2m                             # optional: auto (default), 0 (off) or a duration
 //	      timeout: 10s                           # optional, at most 2m
+//	      allowCredentialsOverHTTP: false        # optional
 type Config struct {
 	// Query is the rendered query (Argo substitutes {{args.*}} before the
 	// plugin sees it), in the extmetrics grammar.
@@ -54,6 +56,14 @@ type Config struct {
 	SecretRef *SecretRef
 	// Timeout per query, retries included; 0 means the provider's default.
 	Timeout time.Duration
+	// StaleAfter is the staleness rule's option when the query names no
+	// maxAge= (analysis.Staleness.MaxAge): 0 (maxAge absent or auto) the
+	// default bound, analysis.NoMaxAge (maxAge 0) none. A maxAge duration
+	// becomes the query's maxAge= instead.
+	StaleAfter time.Duration
+	// AllowCredentialsOverHTTP is the opt-in to send credentials over
+	// plain http:// to a host that is not loopback.
+	AllowCredentialsOverHTTP bool
 
 	// Parsed is Query with aggregate and maxAge applied; Canonical is its
 	// canonical text, the query that runs.
@@ -83,7 +93,7 @@ func (e *ConfigError) Error() string {
 
 // Keys the configuration accepts.
 var (
-	configKeys    = []string{"query", "address", "insecureSkipVerify", "secretRef", "aggregate", "maxAge", "timeout"}
+	configKeys    = []string{"query", "address", "insecureSkipVerify", "secretRef", "aggregate", "maxAge", "timeout", "allowCredentialsOverHTTP"}
 	secretRefKeys = []string{"name", "key"}
 )
 
@@ -109,6 +119,7 @@ func ParseConfig(raw json.RawMessage) (*Config, error) {
 	}{
 		{"query", &c.Query}, {"address", &c.Address}, {"insecureSkipVerify", &c.InsecureSkipVerify},
 		{"aggregate", &aggregate}, {"maxAge", &maxAge}, {"timeout", &timeout},
+		{"allowCredentialsOverHTTP", &c.AllowCredentialsOverHTTP},
 	} {
 		if v, ok := fields[f.key]; ok {
 			if err := decodeValue(v, f.key, f.dst); err != nil {
@@ -150,14 +161,20 @@ func ParseConfig(raw json.RawMessage) (*Config, error) {
 		q.Aggregate = aggregate
 	}
 	if maxAge = strings.TrimSpace(maxAge); maxAge != "" {
-		d, err := time.ParseDuration(maxAge)
-		if err != nil || d <= 0 {
-			return nil, &ConfigError{Field: "maxAge", Msg: fmt.Sprintf("%q is not a positive duration such as 90s or 5m", maxAge)}
+		d, err := analysis.ParseMaxAge(maxAge)
+		if err != nil {
+			return nil, &ConfigError{Field: "maxAge", Msg: err.Error()}
 		}
-		if q.MaxAge != 0 && q.MaxAge != d {
+		switch {
+		case d > 0 && q.MaxAge != 0 && q.MaxAge != d:
 			return nil, &ConfigError{Field: "maxAge", Msg: fmt.Sprintf("%s conflicts with maxAge=%s in the query", d, q.MaxAge)}
+		case d > 0:
+			q.MaxAge = d
+		case d < 0 && q.MaxAge != 0:
+			return nil, &ConfigError{Field: "maxAge", Msg: fmt.Sprintf("0 (off) conflicts with maxAge=%s in the query", q.MaxAge)}
+		default:
+			c.StaleAfter = d
 		}
-		q.MaxAge = d
 	}
 	if timeout = strings.TrimSpace(timeout); timeout != "" {
 		d, err := time.ParseDuration(timeout)
@@ -182,9 +199,6 @@ func ParseConfig(raw json.RawMessage) (*Config, error) {
 		case u.RawQuery != "" || u.Fragment != "":
 			return nil, &ConfigError{Field: "address", Msg: fmt.Sprintf("%q: a server address takes no query or fragment", c.Address)}
 		}
-	}
-	if c.InsecureSkipVerify && c.Address == "" {
-		return nil, &ConfigError{Field: "insecureSkipVerify", Msg: "only applies with address; the aggregation layer is reached with the controller's own TLS settings"}
 	}
 	return c, nil
 }

@@ -22,6 +22,18 @@ func TestParseConfig(t *testing.T) {
 	if c, err := ParseConfig([]byte(`{"query":"shop/m?aggregate=sum&maxAge=1m","aggregate":"sum","maxAge":"60s","secretRef":{"name":"x","key":"api-token"}}`)); err != nil || c.Canonical != "shop/m?aggregate=sum&maxAge=1m0s" || c.SecretRef.Key != "api-token" {
 		t.Fatalf("%+v %v", c, err)
 	}
+	// maxAge follows analysis.ParseMaxAge: auto (the default bound), 0 or
+	// 0s (off), a duration (the query's maxAge=).
+	for in, want := range map[string]time.Duration{`"auto"`: 0, `"0"`: -1, `"0s"`: -1} {
+		if c, err := ParseConfig([]byte(`{"query":"m","maxAge":` + in + `}`)); err != nil || c.StaleAfter != want || c.Parsed.MaxAge != 0 {
+			t.Errorf("maxAge %s: %+v %v", in, c, err)
+		}
+	}
+	// insecureSkipVerify without address is ignored by the connection rule
+	// (provider.Connection), as in analyze and the gate; the opt-in parses.
+	if c, err := ParseConfig([]byte(`{"query":"m","insecureSkipVerify":true,"allowCredentialsOverHTTP":true}`)); err != nil || !c.AllowCredentialsOverHTTP {
+		t.Fatalf("%+v %v", c, err)
+	}
 	// null values are as if absent.
 	if c, err := ParseConfig([]byte(`{"query":"m","address":null}`)); err != nil || c.Address != "" {
 		t.Fatalf("%+v %v", c, err)
@@ -45,8 +57,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{`{"query":"{{args.ns}}/m"}`, "query", "template expression"},
 		{`{"query":"m","aggregate":"median"}`, "aggregate", "not one of"},
 		{`{"query":"m?aggregate=sum","aggregate":"max"}`, "aggregate", "conflicts"},
-		{`{"query":"m","maxAge":"-1m"}`, "maxAge", "positive duration"},
-		{`{"query":"m","maxAge":"5"}`, "maxAge", "positive duration"},
+		{`{"query":"m","maxAge":"-1m"}`, "maxAge", "must not be negative"},
+		{`{"query":"m","maxAge":"5"}`, "maxAge", "want auto, 0 (off) or a Go duration"},
+		{`{"query":"m?maxAge=1m","maxAge":"0"}`, "maxAge", "conflicts"},
+		{`{"query":"m","allowCredentialsOverHTTP":"yes"}`, "allowCredentialsOverHTTP", "true or false"},
 		{`{"query":"m?maxAge=1m","maxAge":"2m"}`, "maxAge", "conflicts"},
 		{`{"query":"m","timeout":"0s"}`, "timeout", "between"},
 		{`{"query":"m","timeout":"3m"}`, "timeout", "between"},
@@ -56,7 +70,6 @@ func TestParseConfigErrors(t *testing.T) {
 		{`{"query":"m","address":"https://x?a=b"}`, "address", "no query"},
 		{`{"query":"m","address":"%zz"}`, "address", "not a URL"},
 		{`{"query":"m","insecureSkipVerify":"true","address":"https://x"}`, "insecureSkipVerify", "true or false"},
-		{`{"query":"m","insecureSkipVerify":true}`, "insecureSkipVerify", "only applies with address"},
 		{`{"query":"m","secretRef":"name"}`, "secretRef", "want an object"},
 		{`{"query":"m","secretRef":{}}`, "secretRef.name", "missing"},
 		{`{"query":"m","secretRef":{"name":"x","namespace":"kube-system"}}`, "secretRef.namespace", "unknown key"},

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,8 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
+	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/provider"
-	"github.com/extmetrics/extmetrics/pkg/query"
 )
 
 // ProviderType is what Type returns: Argo's type for RPC plugin providers.
@@ -179,17 +177,18 @@ func (p *Plugin) measure(ctx context.Context, run *v1alpha1.AnalysisRun, metric 
 		return fail(err)
 	}
 	m.Metadata[MetaServer] = prov.Server()
-	res, err := prov.Query(ctx, cfg.Canonical)
-	if err != nil {
-		return fail(err)
+	// The one check, without bounds: Argo's conditions judge the value.
+	c := analysis.RunCheck(ctx, prov, analysis.CheckSpec{Query: cfg.Canonical,
+		Staleness: analysis.Staleness{MaxAge: cfg.StaleAfter, Interval: metricInterval(metric)}})
+	if c.Verdict == analysis.VerdictError {
+		if c.Err != nil {
+			return fail(c.Err)
+		}
+		return fail(errors.New(c.Message))
 	}
-	m.Metadata[MetaItems] = strconv.Itoa(res.Matched)
-	if res.Matched > 1 && res.Aggregate == query.First {
-		return fail(fmt.Errorf("query %q: ambiguous: the server returned %d items where one was meant; narrow the labelSelector, or set aggregate (%s)",
-			res.Query, res.Matched, strings.Join(query.Aggregations()[1:], ", ")))
-	}
-	m.Value = strconv.FormatFloat(res.Value, 'f', -1, 64)
-	phase, err := evaluate.EvaluateResult(res.Value, metric, p.argoLg)
+	m.Metadata[MetaItems] = strconv.Itoa(c.Matched)
+	m.Value = strconv.FormatFloat(c.Value, 'f', -1, 64)
+	phase, err := evaluate.EvaluateResult(c.Value, metric, p.argoLg)
 	if err != nil {
 		return fail(err)
 	}
@@ -197,18 +196,21 @@ func (p *Plugin) measure(ctx context.Context, run *v1alpha1.AnalysisRun, metric 
 	return m
 }
 
-// provider builds the provider for cfg: the controller's configuration
-// without address, only the Secret's credentials with one.
-func (p *Plugin) provider(ctx context.Context, namespace string, cfg *Config) (*provider.Provider, error) {
-	var base *rest.Config
-	spec := provider.Spec{Address: cfg.Address, InsecureSkipVerify: cfg.InsecureSkipVerify}
-	if cfg.Address == "" {
-		b, err := p.baseConfig()
-		if err != nil {
-			return nil, fmt.Errorf("%s: no address given and no cluster configuration for the aggregation layer: %v", PluginName, err)
-		}
-		base = b
+// metricInterval is the metric's interval (0 when it has none or it does
+// not parse: Argo measures once), for the default staleness bound.
+func metricInterval(metric v1alpha1.Metric) time.Duration {
+	d, err := metric.Interval.Duration()
+	if err != nil || d < 0 {
+		return 0
 	}
+	return d
+}
+
+// provider builds the provider for cfg with the one connection rule
+// (provider.Connection): the controller's configuration without address,
+// only the Secret's credentials with one.
+func (p *Plugin) provider(ctx context.Context, namespace string, cfg *Config) (*provider.Provider, error) {
+	spec := provider.Spec{Address: cfg.Address, InsecureSkipVerify: cfg.InsecureSkipVerify}
 	if cfg.SecretRef != nil {
 		sg, err := p.secretGetter()
 		if err != nil {
@@ -227,20 +229,16 @@ func (p *Plugin) provider(ctx context.Context, namespace string, cfg *Config) (*
 		if err != nil {
 			return nil, err
 		}
-		if _, hasToken := sd[provider.SecretKeyToken]; hasToken && cfg.Address != "" {
-			if u, _ := url.Parse(cfg.Address); u != nil && u.Scheme == "http" {
-				return nil, &ConfigError{Field: "address", Msg: fmt.Sprintf("%q is plain http: refusing to send the secret's token unencrypted; use https", cfg.Address)}
-			}
-		}
 		spec.SecretData = sd
 	}
 	opts := p.opts.Provider
 	if cfg.Timeout > 0 {
 		opts.Timeout = cfg.Timeout
 	}
-	prov, err := provider.New(base, spec, opts)
+	opts.AllowCredentialsOverHTTP = opts.AllowCredentialsOverHTTP || cfg.AllowCredentialsOverHTTP
+	prov, err := provider.Connection{Base: p.baseConfig, Options: opts}.Factory()(spec)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", PluginName, err)
+		return nil, fmt.Errorf("%s: %w", PluginName, err)
 	}
 	return prov, nil
 }

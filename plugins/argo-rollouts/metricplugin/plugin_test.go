@@ -56,11 +56,13 @@ func TestRunWithSecretRef(t *testing.T) {
 	s := devservertest.New(t, devserver.Config{Tokens: map[string][]string{"shop-token": {"shop"}}})
 	s.SetSeries("shop", "errors", nil, "2")
 	plain := devservertest.New(t, devserver.Config{InsecureHTTP: true, Tokens: map[string][]string{"shop-token": {"shop"}}})
+	plain.SetSeries("shop", "errors", nil, "2")
 	p := New(Options{RESTConfig: noCluster, Provider: provider.Options{RetryBackoff: time.Millisecond}, Secrets: secrets{
-		"shop/ext":      {"api-token": []byte("shop-token"), "ca.crt": s.CAPEM()},
-		"shop/default":  {"token": []byte("shop-token"), "ca.crt": s.CAPEM()},
-		"shop/empty":    {"other": []byte("x")},
-		"shop/badtoken": {"token": []byte("nope"), "ca.crt": s.CAPEM()},
+		"shop/ext":       {"api-token": []byte("shop-token"), "ca.crt": s.CAPEM()},
+		"shop/default":   {"token": []byte("shop-token"), "ca.crt": s.CAPEM()},
+		"shop/empty":     {"other": []byte("x")},
+		"shop/badtoken":  {"token": []byte("nope"), "ca.crt": s.CAPEM()},
+		"shop/tokenonly": {"token": []byte("shop-token")},
 	}})
 	cfg := func(ref map[string]any) map[string]any {
 		return map[string]any{"query": "shop/errors", "address": s.URL(), "secretRef": ref}
@@ -79,7 +81,9 @@ func TestRunWithSecretRef(t *testing.T) {
 		{"forbidden", cfg(map[string]any{"name": "forbidden"}), v1alpha1.AnalysisPhaseError, "secretRef.name: reading secret shop/forbidden"},
 		{"rejected token", cfg(map[string]any{"name": "badtoken"}), v1alpha1.AnalysisPhaseError, "unauthorized"},
 		{"no CA", map[string]any{"query": "shop/errors", "address": s.URL()}, v1alpha1.AnalysisPhaseError, "TLS verification failed"},
-		{"token over http", map[string]any{"query": "shop/errors", "address": plain.URL(), "secretRef": map[string]any{"name": "default"}}, v1alpha1.AnalysisPhaseError, "refusing to send the secret's token unencrypted"},
+		{"token over http to a remote host", map[string]any{"query": "shop/errors", "address": "http://metrics.example.invalid:8080", "secretRef": map[string]any{"name": "tokenonly"}}, v1alpha1.AnalysisPhaseError,
+			"refusing to send credentials (token) over plain http:// to metrics.example.invalid:8080, a host that is not loopback"},
+		{"token over http to loopback", map[string]any{"query": "shop/errors", "address": plain.URL(), "secretRef": map[string]any{"name": "tokenonly"}}, v1alpha1.AnalysisPhaseSuccessful, ""},
 		{"no cluster", map[string]any{"query": "shop/errors"}, v1alpha1.AnalysisPhaseError, "no cluster configuration"},
 		{"no plugin config", nil, v1alpha1.AnalysisPhaseError, "has no provider.plugin"},
 	} {

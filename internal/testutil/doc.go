@@ -1,0 +1,5 @@
+// Package testutil holds the helpers tests across the repository share: a
+// Buffer safe for concurrent writers (loggers, servers), Eventually for
+// polling a condition, and WriteCA for a devserver's CA in a file. It is for
+// tests only; nothing in a production binary imports it.
+package testutil

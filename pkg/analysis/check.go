@@ -1,0 +1,279 @@
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/extmetrics/extmetrics/pkg/flagger"
+	"github.com/extmetrics/extmetrics/pkg/provider"
+	"github.com/extmetrics/extmetrics/pkg/query"
+)
+
+// CheckVerdict is what one check concluded.
+type CheckVerdict string
+
+// Check verdicts, as every surface reports them.
+const (
+	// VerdictPass: a fresh, unambiguous, finite value inside the bounds.
+	VerdictPass CheckVerdict = "pass"
+	// VerdictFail: a value outside the bounds (error kind "out-of-range").
+	VerdictFail CheckVerdict = "fail"
+	// VerdictMeasured: a fresh, unambiguous value and no bounds to judge
+	// it: the caller judges (Argo's successCondition). Never a pass.
+	VerdictMeasured CheckVerdict = "measured"
+	// VerdictError: no value to judge (ErrorKind says why).
+	VerdictError CheckVerdict = "error"
+)
+
+// Bounds are the limits a value is judged against, inclusive: it fails when
+// value < Min or value > Max; a nil side has no limit. NaN and infinite
+// values always fail. Relative bounds (against a baseline) are meant to be
+// added here as further fields; Judge is the one place that applies them.
+type Bounds struct {
+	Min, Max *float64
+	// Threshold says Max is Flagger's deprecated threshold (only the
+	// message's wording differs).
+	Threshold bool
+}
+
+// MetricBounds are a Flagger metric's bounds: thresholdRange, else the
+// deprecated threshold as a maximum.
+func MetricBounds(m *flagger.Metric) Bounds {
+	if tr := m.ThresholdRange; tr != nil {
+		return Bounds{Min: clonef(tr.Min), Max: clonef(tr.Max)}
+	}
+	t := m.Threshold
+	return Bounds{Max: &t, Threshold: true}
+}
+
+// Judge applies the bounds to a value: passed, or why not.
+func (b Bounds) Judge(v float64) (passed bool, message string) {
+	if math.IsNaN(v) {
+		return false, "value is NaN (not a number)"
+	}
+	if math.IsInf(v, 0) {
+		return false, fmt.Sprintf("value %s is not finite", FormatValue(v))
+	}
+	if b.Min != nil && v < *b.Min {
+		return false, fmt.Sprintf("%s < min %s", FormatValue(v), FormatValue(*b.Min))
+	}
+	if b.Max != nil && v > *b.Max {
+		if b.Threshold {
+			return false, fmt.Sprintf("%s > threshold %s (deprecated threshold)", FormatValue(v), FormatValue(*b.Max))
+		}
+		return false, fmt.Sprintf("%s > max %s", FormatValue(v), FormatValue(*b.Max))
+	}
+	return true, ""
+}
+
+// String words the bounds: "[0, 1]", "min 10", "max 1", "no limit".
+func (b Bounds) String() string {
+	switch {
+	case b.Min != nil && b.Max != nil:
+		return "[" + FormatValue(*b.Min) + ", " + FormatValue(*b.Max) + "]"
+	case b.Min != nil:
+		return "min " + FormatValue(*b.Min)
+	case b.Max != nil && b.Threshold:
+		return "threshold " + FormatValue(*b.Max)
+	case b.Max != nil:
+		return "max " + FormatValue(*b.Max)
+	}
+	return "no limit"
+}
+
+// Validate refuses bounds no value can pass or that are not numbers.
+func (b Bounds) Validate() error {
+	for _, p := range []*float64{b.Min, b.Max} {
+		if p != nil && (math.IsNaN(*p) || math.IsInf(*p, 0)) {
+			return fmt.Errorf("min and max must be finite numbers")
+		}
+	}
+	if b.Min != nil && b.Max != nil && *b.Min > *b.Max {
+		return fmt.Errorf("min %s is greater than max %s: no value can pass", FormatValue(*b.Min), FormatValue(*b.Max))
+	}
+	return nil
+}
+
+// Staleness is the staleness rule of a check whose query names no maxAge=
+// (a query's own maxAge= wins; the provider applies it): MaxAge 0 means
+// DefaultMaxAge(Interval), NoMaxAge (any negative) no bound, a positive
+// value that bound. Every item must be younger than the bound; items
+// without a timestamp count as stale.
+type Staleness struct {
+	MaxAge   time.Duration // 0 (auto), NoMaxAge (off) or a bound; see ParseMaxAge
+	Interval time.Duration // the analysis interval, for auto (0: unknown)
+}
+
+// Bound is the bound the rule gives (0: none).
+func (s Staleness) Bound() time.Duration {
+	switch {
+	case s.MaxAge < 0:
+		return 0
+	case s.MaxAge > 0:
+		return s.MaxAge
+	}
+	return DefaultMaxAge(s.Interval)
+}
+
+func (s Staleness) hint() string {
+	if s.MaxAge > 0 {
+		return "max-age " + s.MaxAge.String() + "; set &maxAge= in the query, or max-age 0 to turn the bound off"
+	}
+	return fmt.Sprintf("default bound: 3 analysis intervals, at least %s; set &maxAge= in the query, or max-age 0 to turn the bound off", MinDefaultMaxAge)
+}
+
+// NoMaxAge turns the default staleness bound off (Staleness.MaxAge,
+// Options.MaxAge).
+const NoMaxAge time.Duration = -1
+
+// MinDefaultMaxAge is the smallest default staleness bound.
+const MinDefaultMaxAge = 5 * time.Minute
+
+// DefaultMaxAge is the staleness bound of a check whose query names no
+// maxAge=: 3 analysis intervals, at least MinDefaultMaxAge (External Metrics
+// servers cache values for a while; the Cluster Agent refreshes every 30s).
+func DefaultMaxAge(interval time.Duration) time.Duration {
+	return max(MinDefaultMaxAge, 3*interval)
+}
+
+// ParseMaxAge reads every max-age flag and field the same way: "" or
+// "auto" is 0 (the default bound, DefaultMaxAge), "0" or any zero duration
+// ("0s") is NoMaxAge (off), a positive Go duration is that bound. Negative
+// durations are errors.
+func ParseMaxAge(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.EqualFold(s, "auto") {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s) // "0" parses as 0
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("%q: want auto, 0 (off) or a Go duration such as 90s or 10m", s)
+	case d < 0:
+		return 0, fmt.Errorf("%s: must not be negative (0 turns the bound off)", s)
+	case d == 0:
+		return NoMaxAge, nil
+	}
+	return d, nil
+}
+
+// CheckSpec is one check to run.
+type CheckSpec struct {
+	// Query is the rendered query.
+	Query string
+	// Bounds judge the value; nil means no verdict, only the measurement
+	// (VerdictMeasured: the caller judges, as Argo's successCondition).
+	Bounds *Bounds
+	// Staleness applies when the query names no maxAge=.
+	Staleness Staleness
+	// Now is the clock ages are measured with (default time.Now).
+	Now func() time.Time
+}
+
+// CheckResult is what one check found: what every surface reports.
+type CheckResult struct {
+	Query     string          // the canonical query that ran (as given when it did not parse)
+	Verdict   CheckVerdict    // pass, fail, measured or error
+	HasValue  bool            // Value is the aggregated value (pass, fail, measured)
+	Value     float64         //
+	Aggregate string          // the aggregation applied
+	Matched   int             // items the server returned
+	Items     []provider.Item // the items
+	Newest    time.Time       // newest item's timestamp (zero: none had one)
+	Age       time.Duration   // Newest's age when the check ran
+	Latency   time.Duration   // the query's
+	ErrorKind string          // provider.ErrorKind, KindOutOfRange, or "error"
+	Message   string          // why it failed or errored ("" on pass and measured)
+	Err       error           // the query's error (Verdict error)
+}
+
+// Passed reports whether the check passed (never for measured or error).
+func (r *CheckResult) Passed() bool { return r.Verdict == VerdictPass }
+
+// RunCheck is THE metric check: analyze (the Engine), the gate (all three
+// endpoints), migrate --check and the Argo Rollouts plugin all call it, and
+// none has its own copy. It runs the rendered query once through q and
+// judges the answer: every error (no values, not found, stale, ambiguous,
+// unauthorized, unavailable, invalid query, a panicking Querier, ...) is
+// VerdictError with its kind; data older than the staleness rule's bound
+// (for a query without its own maxAge=) is VerdictError "stale"; then a
+// value is VerdictPass inside the inclusive bounds, VerdictFail
+// ("out-of-range") outside them or when not finite, and VerdictMeasured
+// when there are no bounds. It never panics and never passes on an error.
+func RunCheck(ctx context.Context, q Querier, spec CheckSpec) CheckResult {
+	c := CheckResult{Query: spec.Query}
+	fail := func(kind, msg string, err error) CheckResult {
+		if kind == "" {
+			kind = "error"
+		}
+		c.Verdict, c.ErrorKind, c.Message, c.Err = VerdictError, kind, msg, err
+		return c
+	}
+	res, err := safeQuery(ctx, q, spec.Query)
+	if res != nil {
+		c.Latency = res.Latency
+		if res.Query != "" {
+			c.Query = res.Query
+		}
+	}
+	if err != nil {
+		return fail(provider.ErrorKind(err), err.Error(), err)
+	}
+	if res == nil {
+		return fail("error", "provider returned no result and no error", nil)
+	}
+	c.Aggregate, c.Matched, c.Items = res.Aggregate, res.Matched, res.Items
+	now := time.Now()
+	if spec.Now != nil {
+		now = spec.Now()
+	}
+	if newest, age, ok := res.Newest(now); ok {
+		c.Newest, c.Age = newest, age
+	}
+	if bound := spec.Staleness.Bound(); bound > 0 && !hasOwnMaxAge(spec.Query) {
+		if err := provider.CheckMaxAge(res, bound, now, spec.Staleness.hint()); err != nil {
+			return fail(provider.ErrorKind(err), err.Error(), err)
+		}
+	}
+	c.HasValue, c.Value = true, res.Value
+	if spec.Bounds == nil {
+		c.Verdict = VerdictMeasured
+		return c
+	}
+	passed, msg := spec.Bounds.Judge(res.Value)
+	if !passed {
+		c.Verdict, c.ErrorKind, c.Message = VerdictFail, KindOutOfRange, msg
+		return c
+	}
+	c.Verdict = VerdictPass
+	return c
+}
+
+// hasOwnMaxAge reports whether a query sets maxAge= (then the provider has
+// applied it and the default bound does not).
+func hasOwnMaxAge(q string) bool {
+	pq, err := query.Parse(q)
+	return err == nil && pq.MaxAge > 0
+}
+
+// safeQuery turns a panicking Querier into an error: a check never crashes
+// the run and never passes by accident.
+func safeQuery(ctx context.Context, q Querier, query string) (res *provider.Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, fmt.Errorf("query panicked: %v", p)
+		}
+	}()
+	return q.Query(ctx, query)
+}
+
+func clonef(p *float64) *float64 {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
