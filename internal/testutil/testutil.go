@@ -37,13 +37,28 @@ func (b *Buffer) Reset() {
 	b.b.Reset()
 }
 
-// Eventually polls cond every 10ms until it returns true, and fails the
-// test after timeout, naming what it waited for and cond's last detail.
-func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() (ok bool, detail string)) {
+// Condition is what Eventually polls: a plain bool, or a bool with a
+// detail for the failure message (e.g. the last state seen).
+type Condition interface {
+	func() bool | func() (bool, string)
+}
+
+// Eventually polls cond every 10ms until it holds, and fails the test after
+// timeout, naming what it waited for (and cond's last detail).
+func Eventually[C Condition](tb testing.TB, timeout time.Duration, what string, cond C) {
 	tb.Helper()
+	check := func() (bool, string) {
+		switch c := any(cond).(type) {
+		case func() bool:
+			return c(), ""
+		case func() (bool, string):
+			return c()
+		}
+		panic("testutil: unreachable")
+	}
 	deadline := time.Now().Add(timeout)
 	for {
-		ok, detail := cond()
+		ok, detail := check()
 		if ok {
 			return
 		}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/extmetrics/extmetrics/internal/testutil"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
 	"github.com/extmetrics/extmetrics/pkg/scenario"
@@ -146,7 +147,7 @@ func TestFaultLatencyFakeClock(t *testing.T) {
 	s.SetFault("http_requests", scenario.Fault{Latency: time.Minute})
 	done := make(chan response, 1)
 	go func() { done <- do(t, s, "GET", listPath, devservertest.Token, "") }()
-	eventually(t, "the request to wait on the clock", clk.HasWaiters)
+	testutil.Eventually(t, 20*time.Second, "the request to wait on the clock", clk.HasWaiters)
 	select {
 	case r := <-done:
 		t.Fatalf("answered before the clock moved: %d", r.code)

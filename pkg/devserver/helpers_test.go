@@ -80,15 +80,3 @@ func do(t testing.TB, s *devserver.Server, method, path, token, body string) res
 	}
 	return response{code: resp.StatusCode, header: resp.Header, body: b}
 }
-
-// eventually polls cond until it holds or 20 s pass.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

@@ -1,7 +1,6 @@
 package devserver_test
 
 import (
-	"bytes"
 	"crypto/tls"
 	"io"
 	"log/slog"
@@ -9,31 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/extmetrics/extmetrics/internal/certgen"
+	"github.com/extmetrics/extmetrics/internal/testutil"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
 )
-
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func clientCertCN(t *testing.T, ca *certgen.Pair, cn string) tls.Certificate {
 	t.Helper()
@@ -90,7 +72,7 @@ func asProxyPath(t *testing.T, c *http.Client, url, token, user string, groups .
 func TestRequestHeaderAuth(t *testing.T) {
 	proxyCA := makeCA(t)
 	caFile := writeCA(t, proxyCA, "front-proxy-ca.pem")
-	logs := &lockedLog{}
+	logs := &testutil.Buffer{}
 	s := devservertest.New(t, devserver.Config{
 		Scenario: testScenario(),
 		Tokens: map[string][]string{
@@ -169,7 +151,7 @@ func TestRequestHeaderWithoutRules(t *testing.T) {
 func TestClientCertIdentity(t *testing.T) {
 	ca := makeCA(t)
 	caFile := writeCA(t, ca, "client-ca.pem")
-	logs := &lockedLog{}
+	logs := &testutil.Buffer{}
 	s := devservertest.New(t, devserver.Config{
 		Scenario:     testScenario(),
 		Tokens:       map[string][]string{"user:ci-runner": {"team-a"}},

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/extmetrics/extmetrics/internal/testutil"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
 )
@@ -18,7 +19,7 @@ import (
 // are logged as anonymous, a tokens file namespace must be a DNS-1123 label,
 // and a SIGHUP reload is logged as such.
 func TestDevserverRoughEdges(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	dir := t.TempDir()
 	sc := filepath.Join(dir, "scenario.yaml")
 	if err := os.WriteFile(sc, []byte("metrics:\n  - name: m\n    value: 1\n"), 0o600); err != nil {

@@ -1,7 +1,6 @@
 package devserver_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/extmetrics/extmetrics/internal/certgen"
+	"github.com/extmetrics/extmetrics/internal/testutil"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
 )
@@ -36,7 +36,7 @@ func TestReloadOnFileChange(t *testing.T) {
 		}
 	}
 	write("metrics:\n  - name: m\n    value: 1\n")
-	var logs syncBuffer
+	var logs testutil.Buffer
 	s := devservertest.New(t, devserver.Config{ScenarioFile: path, ReloadInterval: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	value := func() string {
@@ -78,11 +78,11 @@ func TestReloadOnFileChange(t *testing.T) {
 	}()
 
 	write("metrics:\n  - name: m\n    value: 2.5\n")
-	eventually(t, "reload to 2500m", func() bool { return strings.Contains(value(), `"value":"2500m"`) })
+	testutil.Eventually(t, 20*time.Second, "reload to 2500m", func() bool { return strings.Contains(value(), `"value":"2500m"`) })
 
 	// A bad file is refused and the previous scenario stays.
 	write("metrics:\n  - name: m\n    value: {ramp: nonsense}\n")
-	eventually(t, "the bad reload to be logged", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the bad reload to be logged", func() bool {
 		return strings.Contains(logs.String(), "scenario reload failed")
 	})
 	if v := value(); !strings.Contains(v, `"value":"2500m"`) {
@@ -96,7 +96,7 @@ func TestReloadOnFileChange(t *testing.T) {
 	}
 
 	write("metrics:\n  - name: m\n    value: 4\n")
-	eventually(t, "reload to 4", func() bool { return strings.Contains(value(), `"value":"4"`) })
+	testutil.Eventually(t, 20*time.Second, "reload to 4", func() bool { return strings.Contains(value(), `"value":"4"`) })
 	close(stop)
 	wg.Wait()
 	if n := failures.Load(); n != 0 {
@@ -377,7 +377,7 @@ func TestMetricsEndpoint(t *testing.T) {
 // TestTokensNotLogged runs requests with debug logging and checks no token
 // reaches the logs.
 func TestTokensNotLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	const secret, admin = "s3cr3t-reader-token", "s3cr3t-admin-token"
 	s := devservertest.New(t, devserver.Config{Scenario: testScenario(), Logger: log, AdminToken: admin,
@@ -430,21 +430,4 @@ func TestTokensFile(t *testing.T) {
 			t.Errorf("%q: error shows the token: %v", content, err)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

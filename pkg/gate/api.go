@@ -69,11 +69,66 @@ type flaggerVerdict struct {
 	Latency   string   `json:"latency"`
 }
 
-// Metadata keys of the Flagger webhook.
-var flaggerKeys = []string{"templateRef", "provider", "query", "min", "max", "interval", "target", "service", "ingress", "route", "variables.<key>"}
+// param is one parameter of a check request: a key of the Flagger
+// webhook's metadata and/or a query parameter of the Argo endpoint. One
+// table serves both (the endpoints differ only in which keys they take).
+type param struct {
+	key           string
+	flagger, argo bool
+	set           func(r *Request, v string) error
+}
 
-// Query parameters of the Argo Rollouts endpoint.
-var argoKeys = []string{"template", "provider", "query", "namespace", "name", "target", "service", "ingress", "route", "interval", "variables.<key>"}
+var params = []param{
+	{"templateRef", true, false, func(r *Request, v string) error { r.TemplateRef = strings.TrimSpace(v); return nil }},
+	{"template", false, true, func(r *Request, v string) error { r.TemplateRef = strings.TrimSpace(v); return nil }},
+	{"provider", true, true, func(r *Request, v string) error { r.Provider = strings.TrimSpace(v); return nil }},
+	{"query", true, true, func(r *Request, v string) error { r.Query = v; return nil }},
+	{"min", true, false, func(r *Request, v string) (err error) { r.Min, err = parseBound("min", v); return err }},
+	{"max", true, false, func(r *Request, v string) (err error) { r.Max, err = parseBound("max", v); return err }},
+	{"namespace", false, true, func(r *Request, v string) error { r.Namespace = v; return nil }},
+	{"name", false, true, func(r *Request, v string) error { r.Name = v; return nil }},
+	{"interval", true, true, func(r *Request, v string) error { r.Interval = v; return nil }},
+	{"target", true, true, func(r *Request, v string) error { r.Target = v; return nil }},
+	{"service", true, true, func(r *Request, v string) error { r.Service = v; return nil }},
+	{"ingress", true, true, func(r *Request, v string) error { r.Ingress = v; return nil }},
+	{"route", true, true, func(r *Request, v string) error { r.Route = v; return nil }},
+}
+
+// variablePrefix introduces a template variable: variables.<key>.
+const variablePrefix = "variables."
+
+// knownParams lists the keys an endpoint takes, for error messages.
+func knownParams(flagger bool) string {
+	var keys []string
+	for _, p := range params {
+		if p.flagger && flagger || p.argo && !flagger {
+			keys = append(keys, p.key)
+		}
+	}
+	return strings.Join(append(keys, variablePrefix+"<key>"), ", ")
+}
+
+// setParam applies one key of the Flagger metadata (flagger) or of the
+// Argo query to req; ok is false for a key the endpoint does not take.
+// what names the key in errors ("metadata.min", "parameter address").
+func setParam(req *Request, flagger bool, k, v, what string) (ok bool, err error) {
+	switch {
+	case k == "address" || k == "server" || k == "url":
+		return true, badRequest(what + ": " + rawAddressMsg)
+	case strings.HasPrefix(k, variablePrefix) && len(k) > len(variablePrefix):
+		if req.Variables == nil {
+			req.Variables = map[string]string{}
+		}
+		req.Variables[strings.TrimPrefix(k, variablePrefix)] = v
+		return true, nil
+	}
+	for _, p := range params {
+		if p.key == k && (p.flagger && flagger || p.argo && !flagger) {
+			return true, p.set(req, v)
+		}
+	}
+	return false, nil
+}
 
 const rawAddressMsg = "a raw address is refused: the gate only queries providers named in its --config and the addresses of MetricTemplates in the cluster"
 
@@ -152,45 +207,17 @@ func flaggerRequest(p *FlaggerPayload) (Request, error) {
 	}
 	var unknown []string
 	for k, v := range p.Metadata {
-		var err error
-		switch {
-		case k == "templateRef":
-			req.TemplateRef = strings.TrimSpace(v)
-		case k == "provider":
-			req.Provider = strings.TrimSpace(v)
-		case k == "query":
-			req.Query = v
-		case k == "min":
-			req.Min, err = parseBound(k, v)
-		case k == "max":
-			req.Max, err = parseBound(k, v)
-		case k == "interval":
-			req.Interval = v
-		case k == "target":
-			req.Target = v
-		case k == "service":
-			req.Service = v
-		case k == "ingress":
-			req.Ingress = v
-		case k == "route":
-			req.Route = v
-		case k == "address" || k == "server" || k == "url":
-			err = badRequest("metadata." + k + ": " + rawAddressMsg)
-		case strings.HasPrefix(k, "variables.") && len(k) > len("variables."):
-			if req.Variables == nil {
-				req.Variables = map[string]string{}
-			}
-			req.Variables[strings.TrimPrefix(k, "variables.")] = v
-		default:
-			unknown = append(unknown, k)
-		}
+		ok, err := setParam(&req, true, k, v, "metadata."+k)
 		if err != nil {
 			return req, err
+		}
+		if !ok {
+			unknown = append(unknown, k)
 		}
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return req, badRequest(fmt.Sprintf("unknown metadata key(s) %s (known: %s)", strings.Join(quoteAll(unknown), ", "), strings.Join(flaggerKeys, ", ")))
+		return req, badRequest(fmt.Sprintf("unknown metadata key(s) %s (known: %s)", strings.Join(quoteAll(unknown), ", "), knownParams(true)))
 	}
 	return req, nil
 }
@@ -235,42 +262,17 @@ func argoRequest(q url.Values) (Request, error) {
 		if len(vs) != 1 {
 			return req, badRequest(fmt.Sprintf("parameter %q given %d times", k, len(vs)))
 		}
-		v := vs[0]
-		switch {
-		case k == "template":
-			req.TemplateRef = strings.TrimSpace(v)
-		case k == "provider":
-			req.Provider = strings.TrimSpace(v)
-		case k == "query":
-			req.Query = v
-		case k == "namespace":
-			req.Namespace = v
-		case k == "name":
-			req.Name = v
-		case k == "target":
-			req.Target = v
-		case k == "service":
-			req.Service = v
-		case k == "ingress":
-			req.Ingress = v
-		case k == "route":
-			req.Route = v
-		case k == "interval":
-			req.Interval = v
-		case k == "address" || k == "server" || k == "url":
-			return req, badRequest("parameter " + k + ": " + rawAddressMsg)
-		case strings.HasPrefix(k, "variables.") && len(k) > len("variables."):
-			if req.Variables == nil {
-				req.Variables = map[string]string{}
-			}
-			req.Variables[strings.TrimPrefix(k, "variables.")] = v
-		default:
+		ok, err := setParam(&req, false, k, vs[0], "parameter "+k)
+		if err != nil {
+			return req, err
+		}
+		if !ok {
 			unknown = append(unknown, k)
 		}
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return req, badRequest(fmt.Sprintf("unknown parameter(s) %s (known: %s)", strings.Join(quoteAll(unknown), ", "), strings.Join(argoKeys, ", ")))
+		return req, badRequest(fmt.Sprintf("unknown parameter(s) %s (known: %s)", strings.Join(quoteAll(unknown), ", "), knownParams(false)))
 	}
 	return req, nil
 }

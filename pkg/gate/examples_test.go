@@ -17,6 +17,7 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
 	"github.com/extmetrics/extmetrics/pkg/gate"
+	"github.com/extmetrics/extmetrics/pkg/gate/gatetest"
 	"github.com/extmetrics/extmetrics/pkg/scenario"
 )
 
@@ -63,7 +64,7 @@ func TestExamples(t *testing.T) {
 		os.WriteFile(p, []byte(content), 0o600)
 		paths = append(paths, p)
 	}
-	objs, err := gate.LoadStaticObjects(paths...)
+	objs, err := gatetest.LoadStaticObjects(paths...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,10 +122,6 @@ func New(opts Options) (*Gate, error) {
 // Registry is the gate's provider registry.
 func (g *Gate) Registry() *Registry { return g.registry }
 
-// Registerer is the Prometheus registry /metrics serves (for the informer
-// layer's collectors).
-func (g *Gate) Registerer() prometheus.Registerer { return g.metrics.registerer() }
-
 // Handler serves /v1/check, /flagger/v1/check, /argo/v1/value, /healthz,
 // /readyz and /metrics.
 func (g *Gate) Handler() http.Handler { return g.mux }

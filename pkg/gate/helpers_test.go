@@ -1,7 +1,6 @@
 package gate_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,15 +13,16 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/extmetrics/extmetrics/internal/testutil"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
 	"github.com/extmetrics/extmetrics/pkg/flagger"
 	"github.com/extmetrics/extmetrics/pkg/gate"
+	"github.com/extmetrics/extmetrics/pkg/gate/gatetest"
 )
 
 var profiles = []string{devserver.ProfilePrometheusAdapter, devserver.ProfileCMA, devserver.ProfileDatadog}
@@ -34,24 +34,6 @@ func metricFor(profile, name string) string {
 		return "datadogmetric@default:" + name
 	}
 	return name
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // providerFiles writes s's CA and a token to files, as a mounted Secret would.
@@ -71,12 +53,12 @@ func providerFiles(t testing.TB, s *devserver.Server, token string) (caFile, tok
 type testGate struct {
 	*gate.Gate
 	srv *httptest.Server
-	log *syncBuffer
+	log *testutil.Buffer
 }
 
 func newGate(t testing.TB, opts gate.Options) *testGate {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &testutil.Buffer{}
 	opts.Logger = slog.New(slog.NewJSONHandler(buf, nil))
 	if opts.Timeout == 0 {
 		opts.Timeout = 10 * time.Second
@@ -140,14 +122,14 @@ func (g *testGate) metrics(t testing.TB) string {
 	return g.do(t, "GET", "/metrics", "").body
 }
 
-func objects(t testing.TB, yaml string) *gate.StaticObjects {
+func objects(t testing.TB, yaml string) *gatetest.StaticObjects {
 	t.Helper()
 	set := flagger.NewSet(flagger.Options{})
 	set.Parse("objects.yaml", []byte(yaml))
 	if err := set.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return gate.NewStaticObjects(set)
+	return gatetest.NewStaticObjects(set)
 }
 
 var listLine = regexp.MustCompile(`(?m)^extmetrics_devserver_requests_total\{([^}]*)\} (\S+)$`)

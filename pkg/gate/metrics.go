@@ -52,9 +52,6 @@ func newGateMetrics() *gateMetrics {
 	return m
 }
 
-// Registry is where extra collectors (informers) register.
-func (m *gateMetrics) registerer() prometheus.Registerer { return m.reg }
-
 func (m *gateMetrics) check(endpoint string, r *Result, d time.Duration) {
 	m.checks.WithLabelValues(endpoint, r.Verdict, r.ErrorKind).Inc()
 	m.duration.WithLabelValues(endpoint).Observe(d.Seconds())

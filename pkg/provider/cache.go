@@ -21,88 +21,46 @@ type buildCache struct {
 	max int
 }
 
-// Default cache limits (CacheLimits zero values).
+// Cache limits. The build cache is cleared when full (entries are cheap to
+// rebuild and a process's working set is small); the transport pool drops
+// its least recently used transport (providers still holding it keep
+// using it).
 const (
-	DefaultBuildCacheSize     = 256
-	DefaultTransportCacheSize = 64
+	buildCacheSize     = 256
+	transportCacheSize = 64
 )
 
-// CacheLimits bound a Caches. Zero values mean the defaults.
-type CacheLimits struct {
-	// Builds bounds the resolved (base config, spec, options) kept so that
-	// building the same provider again is a map lookup. When it is full the
-	// whole map is cleared (entries are cheap to rebuild and the working
-	// set of a CLI is small); a service with many tenants should size it
-	// above its number of distinct MetricTemplate connections. Default 256.
-	Builds int
-	// Transports bounds the HTTP transports (each with its own pool of
-	// keep-alive connections and TLS session cache) kept for reuse, one
-	// per server and credential; the least recently used is dropped first
-	// (providers still holding it keep using it). Default 64.
-	Transports int
-}
-
-// Caches is the memory New uses across providers: resolved builds and
-// shared transports. Both are bounded (CacheLimits) and keyed by the exact
-// inputs (secrets are never used as map keys in the clear: the transport key
-// is a SHA-256 digest, the build key is only compared). By default every
-// provider of the process shares DefaultCaches; a long-running multi-tenant
-// service (the gate) can size those with SetLimits, or give each tenant its
-// own Caches through Options.Caches so that one tenant's churn does not
-// evict another's connections. Safe for concurrent use.
-type Caches struct {
+// caches are the memory New uses across providers: resolved builds and
+// shared transports, both bounded and keyed by the exact inputs (secrets
+// are never used as map keys in the clear: the transport key is a SHA-256
+// digest, the build key is only compared). Every provider of the process
+// shares defaultCaches; tests give their own through Options.caches. Safe
+// for concurrent use.
+type caches struct {
 	builds *buildCache
 	pool   *transportPool
 }
 
-// NewCaches returns empty caches with the given limits.
-func NewCaches(l CacheLimits) *Caches {
-	l = l.withDefaults()
-	return &Caches{
-		builds: &buildCache{m: make(map[string]*built), max: l.Builds},
-		pool:   newTransportPool(l.Transports),
+func newCaches(builds, transports int) *caches {
+	return &caches{
+		builds: &buildCache{m: make(map[string]*built), max: builds},
+		pool:   newTransportPool(transports),
 	}
 }
 
-func (l CacheLimits) withDefaults() CacheLimits {
-	if l.Builds <= 0 {
-		l.Builds = DefaultBuildCacheSize
-	}
-	if l.Transports <= 0 {
-		l.Transports = DefaultTransportCacheSize
-	}
-	return l
-}
+var defaultCaches = newCaches(buildCacheSize, transportCacheSize)
 
-var defaultCaches = NewCaches(CacheLimits{})
-
-// DefaultCaches are the process-wide caches New uses when Options.Caches is
-// nil.
-func DefaultCaches() *Caches { return defaultCaches }
-
-// SetLimits changes the limits; smaller limits take effect at the next
-// insertion.
-func (c *Caches) SetLimits(l CacheLimits) {
-	l = l.withDefaults()
-	c.builds.mu.Lock()
-	c.builds.max = l.Builds
-	c.builds.mu.Unlock()
-	c.pool.mu.Lock()
-	c.pool.max = l.Transports
-	c.pool.mu.Unlock()
-}
-
-// Len says how many builds and transports are cached.
-func (c *Caches) Len() (builds, transports int) {
+// len says how many builds and transports are cached.
+func (c *caches) len() (builds, transports int) {
 	c.builds.mu.RLock()
 	builds = len(c.builds.m)
 	c.builds.mu.RUnlock()
 	return builds, c.pool.len()
 }
 
-func cachesFor(opts Options) *Caches {
-	if opts.Caches != nil {
-		return opts.Caches
+func cachesFor(opts Options) *caches {
+	if opts.caches != nil {
+		return opts.caches
 	}
 	return defaultCaches
 }
@@ -117,23 +75,23 @@ func resolve(base *rest.Config, spec Spec, opts Options) (*built, error) {
 	defer keyBufPool.Put(bp)
 	key, ok := appendBuildKey((*bp)[:0], base, spec, opts)
 	*bp = key
-	caches := cachesFor(opts)
+	cs := cachesFor(opts)
 	if !ok {
-		return build(caches, base, spec, opts)
+		return build(cs, base, spec, opts)
 	}
 	if opts.TokenFile != "" {
 		if _, err := os.Stat(opts.TokenFile); err != nil {
 			return nil, fmt.Errorf("token file: %w", err)
 		}
 	}
-	c := caches.builds
+	c := cs.builds
 	c.mu.RLock()
 	b, hit := c.m[string(key)]
 	c.mu.RUnlock()
 	if hit {
 		return b, nil
 	}
-	b, err := build(caches, base, spec, opts)
+	b, err := build(cs, base, spec, opts)
 	if err != nil {
 		return nil, err
 	}

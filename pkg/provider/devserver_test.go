@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/extmetrics/extmetrics/internal/testutil"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
 	"github.com/extmetrics/extmetrics/pkg/provider"
@@ -202,8 +203,7 @@ func TestDevserverAuthAndTLS(t *testing.T) {
 	if _, err := p.Query(context.Background(), "default/requests"); err != nil {
 		t.Fatal(err)
 	}
-	caFile := filepath.Join(t.TempDir(), "ca.crt")
-	os.WriteFile(caFile, s.CAPEM(), 0o600)
+	caFile := testutil.WriteCA(t, s.CAPEM())
 	p = newProvider(t, nil, provider.Spec{Address: s.URL(), SecretData: map[string][]byte{"token": []byte(devservertest.Token)}}, provider.Options{CAFile: caFile})
 	if _, err := p.Query(context.Background(), "default/requests"); err != nil {
 		t.Fatal(err)
@@ -327,10 +327,7 @@ func TestDevserverHTTPAgainstHTTPS(t *testing.T) {
 		!strings.Contains(err.Error(), "the secret's ca.crt is given but the address "+plain+" is plain http://") {
 		t.Errorf("ca.crt with http://: %v", err)
 	}
-	caFile := filepath.Join(t.TempDir(), "ca.crt")
-	if err := os.WriteFile(caFile, s.CAPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	caFile := testutil.WriteCA(t, s.CAPEM())
 	if _, err := provider.New(nil, provider.Spec{Address: plain}, provider.Options{CAFile: caFile}); err == nil ||
 		!strings.Contains(err.Error(), "CA file "+caFile+" is given") {
 		t.Errorf("--ca-file with http://: %v", err)

@@ -86,9 +86,6 @@ type Options struct {
 	// Sources label where the caller got the base config and the files
 	// above, for ConnInfo (optional).
 	Sources Sources
-	// Caches, when set, replaces the process-wide DefaultCaches (e.g. one
-	// per tenant of a service); see Caches.
-	Caches *Caches
 	// MultiItem is what a query without aggregate= does when several items
 	// match: MultiItemFail (default) fails with ErrAmbiguous, MultiItemFirst
 	// takes the first item as Flagger does.
@@ -98,6 +95,8 @@ type Options struct {
 	// otherwise with a *PlainHTTPError). Every surface names it the same:
 	// flag --allow-credentials-over-http, field allowCredentialsOverHTTP.
 	AllowCredentialsOverHTTP bool
+
+	caches *caches // tests: instead of the process-wide defaultCaches
 }
 
 // Provider queries one External Metrics API server. It is safe for
@@ -187,7 +186,7 @@ type built struct {
 	static    []string // static secrets, for redaction
 }
 
-func build(caches *Caches, base *rest.Config, spec Spec, opts Options) (*built, error) {
+func build(cs *caches, base *rest.Config, spec Spec, opts Options) (*built, error) {
 	r, err := buildConfig(base, spec, opts)
 	if err != nil {
 		return nil, err
@@ -199,7 +198,7 @@ func build(caches *Caches, base *rest.Config, spec Spec, opts Options) (*built, 
 		ua = userAgent()
 	}
 	r.cfg.UserAgent = ""
-	entry, err := caches.pool.get(r)
+	entry, err := cs.pool.get(r)
 	if err != nil {
 		return nil, err
 	}
@@ -352,23 +351,9 @@ type parsedQuery struct {
 	path      string // /apis/external.metrics.k8s.io/v1beta1/namespaces/<ns>/<metric>[?labelSelector=...]
 }
 
-// queryCache remembers parsed queries: a canary asks the same few queries
-// every check, and parsing (label selectors included) costs more than the
-// lookup. Bounded; cleared when full.
-var queryCache = struct {
-	sync.RWMutex
-	m map[string]*parsedQuery
-}{m: make(map[string]*parsedQuery)}
-
-const queryCacheSize = 1024
-
+// parseQuery parses text (query.Parse remembers accepted queries) and
+// derives its canonical form and request path.
 func parseQuery(text string) (*parsedQuery, error) {
-	queryCache.RLock()
-	pq, ok := queryCache.m[text]
-	queryCache.RUnlock()
-	if ok {
-		return pq, nil
-	}
 	q, err := query.Parse(text)
 	if err != nil {
 		return nil, err
@@ -377,14 +362,7 @@ func parseQuery(text string) (*parsedQuery, error) {
 	if q.Selector != "" {
 		path += "?labelSelector=" + url.QueryEscape(q.Selector)
 	}
-	pq = &parsedQuery{q: q, canonical: q.String(), path: path}
-	queryCache.Lock()
-	if len(queryCache.m) >= queryCacheSize {
-		clear(queryCache.m)
-	}
-	queryCache.m[text] = pq
-	queryCache.Unlock()
-	return pq, nil
+	return &parsedQuery{q: q, canonical: q.String(), path: path}, nil
 }
 
 // get performs one GET (with retries) within the provider's timeout and

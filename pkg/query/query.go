@@ -56,26 +56,6 @@ type Query struct {
 	MaxAge    time.Duration // 0 = no staleness check
 }
 
-// AggregateOrDefault is q.Aggregate, or First when it is empty.
-func (q Query) AggregateOrDefault() string {
-	if q.Aggregate == "" {
-		return First
-	}
-	return q.Aggregate
-}
-
-// LabelSelector is q.Selector parsed; labels.Everything() when empty.
-func (q Query) LabelSelector() (labels.Selector, error) {
-	if q.Selector == "" {
-		return labels.Everything(), nil
-	}
-	sel, err := labels.Parse(q.Selector)
-	if err != nil {
-		return nil, &Error{Query: q.String(), Part: ParamLabelSelector, Msg: err.Error()}
-	}
-	return sel, nil
-}
-
 // Error is a parse error. It wraps ErrInvalid.
 type Error struct {
 	Query string // the query as given (trimmed)
@@ -125,9 +105,6 @@ var (
 	cache    sync.Map // string -> Query
 	cacheLen atomic.Int64
 )
-
-// ParseUncached is Parse without the cache (for benchmarks and fuzzing).
-func ParseUncached(s string) (Query, error) { return parse(s) }
 
 func parse(s string) (Query, error) {
 	s = strings.TrimSpace(s)

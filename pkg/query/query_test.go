@@ -179,24 +179,6 @@ func TestStringOfZeroAndHandBuiltQueries(t *testing.T) {
 	if s := q.String(); s != "ns/m?aggregate=first" {
 		t.Fatalf("explicit first is kept (it is not ambiguous): %q", s)
 	}
-	if q.AggregateOrDefault() != First || (Query{Aggregate: Sum}).AggregateOrDefault() != Sum {
-		t.Fatal("AggregateOrDefault")
-	}
-}
-
-func TestLabelSelector(t *testing.T) {
-	q := MustParse("m?labelSelector=app%3Dweb")
-	sel, err := q.LabelSelector()
-	if err != nil || !sel.Matches(labels.Set{"app": "web"}) || sel.Matches(labels.Set{"app": "db"}) {
-		t.Fatalf("selector %v, %v", sel, err)
-	}
-	sel, err = MustParse("m").LabelSelector()
-	if err != nil || !sel.Empty() {
-		t.Fatalf("empty selector %v, %v", sel, err)
-	}
-	if _, err := (Query{Metric: "m", Selector: "a in ("}).LabelSelector(); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("bad selector: %v", err)
-	}
 }
 
 func TestCacheBoundedAndEquivalent(t *testing.T) {
@@ -259,7 +241,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		q, err := ParseUncached(s)
+		q, err := parse(s)
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("Parse(%q): error %v does not wrap ErrInvalid", s, err)
@@ -273,7 +255,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("cached Parse(%q) = %+v, %v; uncached %+v", s, cq, cerr, q)
 		}
 		c := q.String()
-		q2, err := ParseUncached(c)
+		q2, err := parse(c)
 		if err != nil {
 			t.Fatalf("Parse(%q) = %+v; its String %q does not parse: %v", s, q, c, err)
 		}
@@ -311,13 +293,13 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
-// BenchmarkParseUncached is the full parse, selector validation included.
+// BenchmarkParseUncached is the full parse (parse, without the cache), selector validation included.
 func BenchmarkParseUncached(b *testing.B) {
 	for _, bc := range benchQueries {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				q, err := ParseUncached(bc.q)
+				q, err := parse(bc.q)
 				if err != nil {
 					b.Fatal(err)
 				}

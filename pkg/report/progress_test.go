@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/extmetrics/extmetrics/internal/testutil"
 	"github.com/extmetrics/extmetrics/pkg/analysis"
 )
 
@@ -210,7 +211,7 @@ func TestProgressConcurrent(t *testing.T) {
 	for _, tty := range []bool{false, true} {
 		t.Run(fmt.Sprintf("tty=%v", tty), func(t *testing.T) {
 			t.Setenv("TERM", "xterm")
-			var out lockedBuffer
+			var out testutil.Buffer
 			p := NewProgress(&out, tty)
 			var wg sync.WaitGroup
 			for g := range goroutines {
@@ -251,23 +252,6 @@ func TestProgressConcurrent(t *testing.T) {
 			}
 		})
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestIsTerminal(t *testing.T) {

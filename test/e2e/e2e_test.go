@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/extmetrics/extmetrics/internal/testenv"
+	"github.com/extmetrics/extmetrics/internal/testutil"
 	"github.com/extmetrics/extmetrics/pkg/cmd"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/test/e2e/harness"
@@ -45,7 +46,7 @@ type aggregated struct {
 	s        *devserver.Server
 	port     int
 	cfg      devserver.Config
-	logs     *syncBuffer
+	logs     *testutil.Buffer
 	certFile string
 }
 
@@ -69,7 +70,7 @@ func startAggregatedWith(t *testing.T, c *harness.Cluster, profile string, rules
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	cfg := devserver.Config{
 		Addr:        "127.0.0.1:0",
 		Profile:     profile,

@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/extmetrics/extmetrics/internal/testutil"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/provider"
 )
@@ -54,7 +55,7 @@ func TestFlaggerInClusterToken(t *testing.T) {
 	// A direct devserver that knows both tokens, with different namespaces:
 	// the secret's token may read "shop", the service account's only "other".
 	const secretToken = "metric-template-secret-token"
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	direct, err := devserver.Start(ctx, devserver.Config{
 		Addr:   "127.0.0.1:0",
 		Tokens: map[string][]string{secretToken: {"shop"}, saToken: {"other"}},

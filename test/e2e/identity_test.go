@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/extmetrics/extmetrics/internal/testutil"
 	cmddevserver "github.com/extmetrics/extmetrics/pkg/cmd/devserver"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/provider"
@@ -89,7 +90,7 @@ func TestDevserverCommandBehindAggregator(t *testing.T) {
 		"--requestheader-client-ca-file", c.FrontProxyCAFile(), "--requestheader-allowed-names", harness.FrontProxyClientName,
 		"--tokens-file", rulesFile, "--log-level", "debug"})
 	pr, pw := io.Pipe()
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	cmd.SetOut(pw)
 	cmd.SetErr(logs)
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true

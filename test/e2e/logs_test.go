@@ -1,35 +1,16 @@
 package e2e_test
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"log/slog"
-	"sync"
 
+	"github.com/extmetrics/extmetrics/internal/testutil"
 	"github.com/extmetrics/extmetrics/test/e2e/harness"
 )
 
-// syncBuffer is a bytes.Buffer safe for the devserver's concurrent logging.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newLogger logs at debug level (one line per request, with who=) into w.
-func newLogger(w *syncBuffer) *slog.Logger {
+func newLogger(w *testutil.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 

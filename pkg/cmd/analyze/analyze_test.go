@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/extmetrics/extmetrics/internal/testenv"
+	"github.com/extmetrics/extmetrics/internal/testutil"
 	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
@@ -190,11 +191,8 @@ func TestAnalyzeTemplateWithoutAddress(t *testing.T) {
 		t.Fatal("the template still has an address")
 	}
 	dir := t.TempDir()
-	file, caFile := filepath.Join(dir, "canary.yaml"), filepath.Join(dir, "ca.crt")
+	file, caFile := filepath.Join(dir, "canary.yaml"), testutil.WriteCA(t, s.CAPEM())
 	if err := os.WriteFile(file, []byte(objects), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(caFile, s.CAPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	check := func(name string, wantCode int, args ...string) {

@@ -13,11 +13,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/extmetrics/extmetrics/internal/testutil"
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 )
 
@@ -25,26 +25,9 @@ var lineRE = regexp.MustCompile(`^extmetrics devserver listening on (https?://12
 
 type started struct {
 	url, profile, caFile, auth string
-	stderr                     *lockedBuffer
+	stderr                     *testutil.Buffer
 	cancel                     context.CancelFunc
 	done                       chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // start runs the command in-process and waits for its first stdout line.
@@ -52,7 +35,7 @@ func start(t *testing.T, args ...string) *started {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	st := &started{stderr: &lockedBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	st := &started{stderr: &testutil.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	cmd := NewCommand()
 	cmd.SetArgs(append([]string{"--addr", "127.0.0.1:0"}, args...))
 	cmd.SetOut(pw)

@@ -2,7 +2,6 @@ package gate
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -10,10 +9,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/extmetrics/extmetrics/internal/testutil"
 	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
@@ -21,33 +20,16 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/scenario"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // start runs the command with args and returns its URL, stderr and a stop
 // function that cancels it (SIGTERM) and returns its error.
-func start(t *testing.T, args ...string) (string, *lockedBuffer, func() error) {
+func start(t *testing.T, args ...string) (string, *testutil.Buffer, func() error) {
 	t.Helper()
 	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "none"))
 	t.Setenv("HOME", t.TempDir())
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	stderr := &lockedBuffer{}
+	stderr := &testutil.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		cmd := NewCommand()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/extmetrics/extmetrics/internal/certgen"
 	"github.com/extmetrics/extmetrics/internal/testenv"
+	"github.com/extmetrics/extmetrics/internal/testutil"
 	"github.com/extmetrics/extmetrics/pkg/cmd"
 	"github.com/extmetrics/extmetrics/pkg/cmd/connflags"
 	cmdquery "github.com/extmetrics/extmetrics/pkg/cmd/query"
@@ -33,11 +34,7 @@ func start(t *testing.T, cfg devserver.Config) *env {
 	t.Helper()
 	isolate(t)
 	s := devservertest.New(t, cfg)
-	ca := filepath.Join(t.TempDir(), "ca.crt")
-	if err := os.WriteFile(ca, s.CAPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &env{s: s, caFile: ca}
+	return &env{s: s, caFile: testutil.WriteCA(t, s.CAPEM())}
 }
 
 // conn are the flags that reach e's server with the test token over verified TLS.

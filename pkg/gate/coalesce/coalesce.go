@@ -140,10 +140,3 @@ func (c *Cache[V]) store(key string, v V) {
 	}
 	c.m[key] = entry[V]{v: v, expires: now.Add(c.ttl)}
 }
-
-// Forget drops key from the cache.
-func (c *Cache[V]) Forget(key string) {
-	c.mu.Lock()
-	delete(c.m, key)
-	c.mu.Unlock()
-}

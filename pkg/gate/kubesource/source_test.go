@@ -19,6 +19,7 @@ import (
 	dynfake "k8s.io/client-go/dynamic/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 
+	"github.com/extmetrics/extmetrics/internal/testutil"
 	"github.com/extmetrics/extmetrics/pkg/gate"
 	"github.com/extmetrics/extmetrics/pkg/gate/kubesource"
 )
@@ -81,17 +82,6 @@ func newSource(t *testing.T, opts kubesource.Options, objs ...runtime.Object) (*
 	return s, dyn, kube
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestSourceServesAndFollowsChanges(t *testing.T) {
 	sec := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "shop", Annotations: map[string]string{
@@ -125,21 +115,21 @@ func TestSourceServesAndFollowsChanges(t *testing.T) {
 	if _, err := dyn.Resource(kubesource.MetricTemplates).Namespace("shop").Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "update", func() bool {
+	testutil.Eventually(t, 10*time.Second, "update", func() bool {
 		tm, _ := s.MetricTemplate("shop", "errors")
 		return tm != nil && tm.Spec.Query == "shop/other"
 	})
 	if err := kube.CoreV1().Secrets("shop").Delete(ctx, "creds", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "secret delete", func() bool { _, err := s.Secret("shop", "creds"); return err != nil })
+	testutil.Eventually(t, 10*time.Second, "secret delete", func() bool { _, err := s.Secret("shop", "creds"); return err != nil })
 
 	// A broken template reports the decoder's error.
 	bad := template("shop", "broken", "x", map[string]any{"type": "externalmetrics", "adress": "https://x"})
 	if _, err := dyn.Resource(kubesource.MetricTemplates).Namespace("shop").Create(ctx, bad, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "broken", func() bool {
+	testutil.Eventually(t, 10*time.Second, "broken", func() bool {
 		_, err := s.MetricTemplate("shop", "broken")
 		return err != nil && strings.Contains(err.Error(), "adress")
 	})

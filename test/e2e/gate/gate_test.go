@@ -27,6 +27,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/extmetrics/extmetrics/internal/testutil"
 	"github.com/extmetrics/extmetrics/pkg/cmd"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/gate"
@@ -171,21 +172,6 @@ func portOf(t testing.TB, addr string) int {
 	return n
 }
 
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %s", what, detail)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestGateAgainstKubeAPIServer: the deploy/ manifests pass server-side dry
 // run; with Flagger's CRDs, the gate's own ServiceAccount and ClusterRoles
 // from deploy/, real MetricTemplates, Canaries and Secrets reach the gate
@@ -199,7 +185,7 @@ func TestGateAgainstKubeAPIServer(t *testing.T) {
 	if err := c.ApplyYAML(ctx, flaggerCRDs(t)); err != nil {
 		t.Fatalf("Flagger CRDs: %v", err)
 	}
-	eventually(t, "Flagger CRDs established", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "Flagger CRDs established", func() (bool, string) {
 		out, _, err := c.Kubectl(ctx, "get", "--raw", "/apis/flagger.app/v1beta1")
 		return err == nil && strings.Contains(out, "metrictemplates"), out
 	})
@@ -344,7 +330,7 @@ spec:
 	src.Start(sctx)
 	srv := httptest.NewServer(g.Handler())
 	t.Cleanup(srv.Close)
-	eventually(t, "/readyz", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "/readyz", func() (bool, string) {
 		code, body := call(t, "GET", srv.URL+"/readyz", "")
 		return code == 200, body
 	})
@@ -386,7 +372,7 @@ spec:
 `); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the updated template", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "the updated template", func() (bool, string) {
 		code, body := flagger(`{"templateRef":"error-rate","max":"1"}`)
 		return code == 424 && strings.Contains(body, "no-values"), fmt.Sprint(code, body)
 	})
@@ -394,7 +380,7 @@ spec:
 	if _, _, err := c.Kubectl(ctx, "delete", "secret", "-n", "shop", "devserver"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the deleted secret", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "the deleted secret", func() (bool, string) {
 		code, body := flagger(`{"templateRef":"error-rate","max":"1"}`)
 		return code == 400 && strings.Contains(body, `Secret "devserver" not found`), fmt.Sprint(code, body)
 	})
@@ -404,7 +390,7 @@ spec:
 	}
 	// The command itself, with the service account's kubeconfig.
 	url, stop := runCommand(t, "gate", "--listen", "127.0.0.1:0", "--kubeconfig", kc, "--namespaces", "shop")
-	eventually(t, "the command's /readyz", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "the command's /readyz", func() (bool, string) {
 		code, body := call(t, "GET", url+"/readyz", "")
 		return code == 200 && strings.Contains(body, "informers synced"), body
 	})

@@ -31,6 +31,7 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/devserver/devservertest"
 	"github.com/extmetrics/extmetrics/pkg/flagger"
 	"github.com/extmetrics/extmetrics/pkg/gate"
+	"github.com/extmetrics/extmetrics/pkg/gate/gatetest"
 	"github.com/extmetrics/extmetrics/pkg/provider"
 	"github.com/extmetrics/extmetrics/pkg/scenario"
 	"github.com/extmetrics/extmetrics/plugins/argo-rollouts/internal/plugintest"
@@ -116,7 +117,7 @@ func (p *parity) run(params, max, maxAge string) verdicts {
 	}
 	v.analyze = rep.Canaries[0].Metrics[0].Checks[0]
 
-	objs, err := gate.LoadStaticObjects(paths...)
+	objs, err := gatetest.LoadStaticObjects(paths...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +371,7 @@ spec:
 	}
 
 	// gate: the template ...
-	objs, err := gate.LoadStaticObjects(path)
+	objs, err := gatetest.LoadStaticObjects(path)
 	if err != nil {
 		t.Fatal(err)
 	}
