@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/extmetrics/extmetrics/pkg/flagger"
@@ -30,13 +31,22 @@ const (
 
 // Bounds are the limits a value is judged against, inclusive: it fails when
 // value < Min or value > Max; a nil side has no limit. NaN and infinite
-// values always fail. Relative bounds (against a baseline) are meant to be
-// added here as further fields; Judge is the one place that applies them.
+// values always fail. The relative bounds compare the value (the canary's)
+// with a baseline's read at the same time (CheckSpec.Baseline): the ratio
+// canary ÷ baseline and the delta canary − baseline; every bound given must
+// hold. Judge and JudgeRelative are the one place that applies them.
 type Bounds struct {
 	Min, Max *float64
 	// Threshold says Max is Flagger's deprecated threshold (only the
 	// message's wording differs).
 	Threshold bool
+
+	// MinRatio and MaxRatio bound canary ÷ baseline. The ratio is defined
+	// only for a baseline > 0; otherwise a ratio bound fails closed, unless
+	// a delta bound is given, which then decides (see JudgeRelative).
+	MinRatio, MaxRatio *float64
+	// MinDelta and MaxDelta bound canary − baseline.
+	MinDelta, MaxDelta *float64
 }
 
 // MetricBounds are a Flagger metric's bounds: thresholdRange, else the
@@ -49,8 +59,17 @@ func MetricBounds(m *flagger.Metric) Bounds {
 	return Bounds{Max: &t, Threshold: true}
 }
 
-// Judge applies the bounds to a value: passed, or why not.
+// Judge applies the absolute bounds to a value: passed, or why not. Bounds
+// with a relative bound never pass here: they need a baseline
+// (JudgeRelative).
 func (b Bounds) Judge(v float64) (passed bool, message string) {
+	if b.Relative() {
+		return false, "relative bounds (" + b.relativeString() + ") need a baseline value"
+	}
+	return b.judgeAbsolute(v)
+}
+
+func (b Bounds) judgeAbsolute(v float64) (passed bool, message string) {
 	if math.IsNaN(v) {
 		return false, "value is NaN (not a number)"
 	}
@@ -69,8 +88,20 @@ func (b Bounds) Judge(v float64) (passed bool, message string) {
 	return true, ""
 }
 
-// String words the bounds: "[0, 1]", "min 10", "max 1", "no limit".
+// String words the bounds: "[0, 1]", "min 10", "max 1", "no limit", and the
+// relative ones after the absolute ones: "max 5, maxRatio 1.2, maxDelta 0.5".
 func (b Bounds) String() string {
+	rel := b.relativeString()
+	if rel == "" {
+		return b.absoluteString()
+	}
+	if b.Min == nil && b.Max == nil {
+		return rel
+	}
+	return b.absoluteString() + ", " + rel
+}
+
+func (b Bounds) absoluteString() string {
 	switch {
 	case b.Min != nil && b.Max != nil:
 		return "[" + FormatValue(*b.Min) + ", " + FormatValue(*b.Max) + "]"
@@ -94,7 +125,7 @@ func (b Bounds) Validate() error {
 	if b.Min != nil && b.Max != nil && *b.Min > *b.Max {
 		return fmt.Errorf("min %s is greater than max %s: no value can pass", FormatValue(*b.Min), FormatValue(*b.Max))
 	}
-	return nil
+	return b.validateRelative()
 }
 
 // Staleness is the staleness rule of a check whose query names no maxAge=
@@ -162,8 +193,13 @@ func ParseMaxAge(s string) (time.Duration, error) {
 
 // CheckSpec is one check to run.
 type CheckSpec struct {
-	// Query is the rendered query.
+	// Query is the rendered query (the canary's).
 	Query string
+	// Baseline, when set, is a second rendered query (typically the
+	// primary's series), read through the same Querier concurrently with
+	// Query under the same rules; the relative bounds compare the two.
+	// With nil Bounds, the ratio and delta are only measured.
+	Baseline string
 	// Bounds judge the value; nil means no verdict, only the measurement
 	// (VerdictMeasured: the caller judges, as Argo's successCondition).
 	Bounds *Bounds
@@ -188,6 +224,28 @@ type CheckResult struct {
 	ErrorKind string          // provider.ErrorKind, KindOutOfRange, or "error"
 	Message   string          // why it failed or errored ("" on pass and measured)
 	Err       error           // the query's error (Verdict error)
+
+	// With a baseline (CheckSpec.Baseline): Side says which side's read
+	// failed ("canary" or "baseline"; "" when both were read), Baseline is
+	// what the baseline's read found (nil when it failed or was not made),
+	// Delta is canary − baseline and Ratio canary ÷ baseline, nil when
+	// undefined (baseline ≤ 0) — both nil unless both sides have a value.
+	Side     string
+	Baseline *SideResult
+	Ratio    *float64
+	Delta    *float64
+}
+
+// SideResult is what the baseline's read found.
+type SideResult struct {
+	Query     string          // canonical
+	Value     float64         // aggregated
+	Aggregate string          //
+	Matched   int             //
+	Items     []provider.Item //
+	Newest    time.Time       //
+	Age       time.Duration   //
+	Latency   time.Duration   //
 }
 
 // Passed reports whether the check passed (never for measured or error).
@@ -205,51 +263,150 @@ func (r *CheckResult) Passed() bool { return r.Verdict == VerdictPass }
 // when there are no bounds. It never panics and never passes on an error.
 func RunCheck(ctx context.Context, q Querier, spec CheckSpec) CheckResult {
 	c := CheckResult{Query: spec.Query}
-	fail := func(kind, msg string, err error) CheckResult {
-		if kind == "" {
-			kind = "error"
-		}
-		c.Verdict, c.ErrorKind, c.Message, c.Err = VerdictError, kind, msg, err
+	if err := spec.Validate(); err != nil {
+		c.Verdict, c.ErrorKind, c.Message, c.Err = VerdictError, KindInvalidCheck, err.Error(), err
 		return c
 	}
-	res, err := safeQuery(ctx, q, spec.Query)
-	if res != nil {
-		c.Latency = res.Latency
-		if res.Query != "" {
-			c.Query = res.Query
-		}
-	}
-	if err != nil {
-		return fail(provider.ErrorKind(err), err.Error(), err)
-	}
-	if res == nil {
-		return fail("error", "provider returned no result and no error", nil)
-	}
-	c.Aggregate, c.Matched, c.Items = res.Aggregate, res.Matched, res.Items
 	now := time.Now()
 	if spec.Now != nil {
 		now = spec.Now()
 	}
-	if newest, age, ok := res.Newest(now); ok {
-		c.Newest, c.Age = newest, age
+	var base sideRead
+	var wg sync.WaitGroup
+	if spec.Baseline != "" {
+		// The same provider, at the same time: both reads run concurrently.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			base = readSide(ctx, q, spec.Baseline, spec.Staleness, now)
+		}()
 	}
-	if bound := spec.Staleness.Bound(); bound > 0 && !hasOwnMaxAge(spec.Query) {
-		if err := provider.CheckMaxAge(res, bound, now, spec.Staleness.hint()); err != nil {
-			return fail(provider.ErrorKind(err), err.Error(), err)
+	canary := readSide(ctx, q, spec.Query, spec.Staleness, now)
+	wg.Wait()
+
+	r := canary.res
+	if r != nil {
+		c.Latency = r.Latency
+		if r.Query != "" {
+			c.Query = r.Query
 		}
 	}
-	c.HasValue, c.Value = true, res.Value
+	c.Newest, c.Age = canary.newest, canary.age
+	if canary.kind == "" {
+		c.Aggregate, c.Matched, c.Items = r.Aggregate, r.Matched, r.Items
+	}
+	if spec.Baseline != "" && base.kind == "" {
+		br := base.res
+		c.Baseline = &SideResult{Query: br.Query, Value: br.Value, Aggregate: br.Aggregate, Matched: br.Matched,
+			Items: br.Items, Newest: base.newest, Age: base.age, Latency: br.Latency}
+		if c.Baseline.Query == "" {
+			c.Baseline.Query = spec.Baseline
+		}
+	}
+	switch {
+	case canary.kind != "" && spec.Baseline == "":
+		c.Verdict, c.ErrorKind, c.Message, c.Err = VerdictError, canary.kind, canary.msg, canary.err
+		return c
+	case canary.kind != "":
+		// The canary's failure comes first; the baseline's, if any, is said too.
+		c.Side = "canary"
+		c.Verdict, c.ErrorKind, c.Message, c.Err = VerdictError, canary.kind, "canary: "+canary.msg, canary.err
+		if base.kind != "" {
+			c.Message += "; baseline: " + base.msg
+		}
+		return c
+	case base.kind != "":
+		c.Side = "baseline"
+		c.Verdict, c.ErrorKind, c.Message, c.Err = VerdictError, base.kind, "baseline: "+base.msg, base.err
+		return c
+	}
+	c.HasValue, c.Value = true, r.Value
+	var cmp Comparison
+	if c.Baseline != nil {
+		cmp = Compare(c.Value, c.Baseline.Value)
+		c.Ratio, c.Delta = cmp.Ratio, cmp.Delta
+	}
 	if spec.Bounds == nil {
 		c.Verdict = VerdictMeasured
 		return c
 	}
-	passed, msg := spec.Bounds.Judge(res.Value)
+	var passed bool
+	var msg string
+	if c.Baseline != nil {
+		passed, msg = spec.Bounds.JudgeRelative(c.Value, c.Baseline.Value)
+	} else {
+		passed, msg = spec.Bounds.Judge(c.Value)
+	}
 	if !passed {
 		c.Verdict, c.ErrorKind, c.Message = VerdictFail, KindOutOfRange, msg
 		return c
 	}
 	c.Verdict = VerdictPass
 	return c
+}
+
+// KindInvalidCheck is CheckResult.ErrorKind for a CheckSpec that
+// Validate refuses (no query ran).
+const KindInvalidCheck = "invalid-check"
+
+// Validate refuses a spec whose bounds are invalid, relative bounds
+// without a baseline, and a baseline with bounds but no relative bound
+// (it would be read for nothing; with nil Bounds the ratio and delta are
+// only measured).
+func (s CheckSpec) Validate() error {
+	if s.Bounds == nil {
+		return nil
+	}
+	if err := s.Bounds.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case s.Bounds.Relative() && strings.TrimSpace(s.Baseline) == "":
+		return fmt.Errorf("%s: a relative bound needs a baseline (a second query, typically the primary's series)", s.Bounds.relativeString())
+	case s.Baseline != "" && !s.Bounds.Relative():
+		return fmt.Errorf("a baseline needs a relative bound: maxRatio, minRatio, maxDelta or minDelta")
+	}
+	return nil
+}
+
+// sideRead is one side's read: the result, or why it failed (kind != "").
+type sideRead struct {
+	res       *provider.Result
+	newest    time.Time
+	age       time.Duration
+	kind, msg string
+	err       error
+}
+
+// readSide runs one query and applies the staleness rule: the canary's and
+// the baseline's reads are the same.
+func readSide(ctx context.Context, q Querier, text string, st Staleness, now time.Time) sideRead {
+	var s sideRead
+	res, err := safeQuery(ctx, q, text)
+	s.res = res
+	switch {
+	case err != nil:
+		s.kind, s.msg, s.err = provider.ErrorKind(err), err.Error(), err
+		if s.kind == "" {
+			s.kind = "error"
+		}
+		return s
+	case res == nil:
+		s.kind, s.msg = "error", "provider returned no result and no error"
+		return s
+	}
+	if newest, age, ok := res.Newest(now); ok {
+		s.newest, s.age = newest, age
+	}
+	if bound := st.Bound(); bound > 0 && !hasOwnMaxAge(text) {
+		if err := provider.CheckMaxAge(res, bound, now, st.hint()); err != nil {
+			s.kind, s.msg, s.err = provider.ErrorKind(err), err.Error(), err
+			if s.kind == "" {
+				s.kind = "error"
+			}
+		}
+	}
+	return s
 }
 
 // hasOwnMaxAge reports whether a query sets maxAge= (then the provider has
