@@ -36,6 +36,15 @@ type CheckBody struct {
 	Min         *float64          `json:"min,omitempty"`
 	Max         *float64          `json:"max,omitempty"`
 
+	// A relative check: baseline (a query template) or baselineTemplateRef,
+	// and at least one of the relative bounds.
+	Baseline            string   `json:"baseline,omitempty"`
+	BaselineTemplateRef string   `json:"baselineTemplateRef,omitempty"`
+	MinRatio            *float64 `json:"minRatio,omitempty"`
+	MaxRatio            *float64 `json:"maxRatio,omitempty"`
+	MinDelta            *float64 `json:"minDelta,omitempty"`
+	MaxDelta            *float64 `json:"maxDelta,omitempty"`
+
 	// Address is refused: the gate never sends a request to an address a
 	// caller chose (no SSRF). Present only to say so clearly.
 	Address *json.RawMessage `json:"address,omitempty"`
@@ -54,19 +63,23 @@ type FlaggerPayload struct {
 // flaggerVerdict is the 200 answer of the Flagger endpoint: the Result
 // without its items.
 type flaggerVerdict struct {
-	Verdict   string   `json:"verdict"`
-	Passed    bool     `json:"passed"`
-	Template  string   `json:"template,omitempty"`
-	Provider  string   `json:"provider,omitempty"`
-	Canary    string   `json:"canary,omitempty"`
-	Query     string   `json:"query"`
-	Value     *float64 `json:"value"`
-	Min       *float64 `json:"min,omitempty"`
-	Max       *float64 `json:"max,omitempty"`
-	Matched   int      `json:"matched"`
-	Cached    bool     `json:"cached"`
-	Coalesced bool     `json:"coalesced,omitempty"`
-	Latency   string   `json:"latency"`
+	Verdict  string   `json:"verdict"`
+	Passed   bool     `json:"passed"`
+	Template string   `json:"template,omitempty"`
+	Provider string   `json:"provider,omitempty"`
+	Canary   string   `json:"canary,omitempty"`
+	Query    string   `json:"query"`
+	Value    *float64 `json:"value"`
+	Min      *float64 `json:"min,omitempty"`
+	Max      *float64 `json:"max,omitempty"`
+	Matched  int      `json:"matched"`
+
+	Relative
+	Ratio *float64 `json:"ratio,omitempty"`
+
+	Cached    bool   `json:"cached"`
+	Coalesced bool   `json:"coalesced,omitempty"`
+	Latency   string `json:"latency"`
 }
 
 // param is one parameter of a check request: a key of the Flagger
@@ -83,8 +96,14 @@ var params = []param{
 	{"template", false, true, func(r *Request, v string) error { r.TemplateRef = strings.TrimSpace(v); return nil }},
 	{"provider", true, true, func(r *Request, v string) error { r.Provider = strings.TrimSpace(v); return nil }},
 	{"query", true, true, func(r *Request, v string) error { r.Query = v; return nil }},
+	{"baseline", true, true, func(r *Request, v string) error { r.Baseline = v; return nil }},
+	{"baselineTemplateRef", true, false, func(r *Request, v string) error { r.BaselineTemplateRef = strings.TrimSpace(v); return nil }},
 	{"min", true, false, func(r *Request, v string) (err error) { r.Min, err = parseBound("min", v); return err }},
 	{"max", true, false, func(r *Request, v string) (err error) { r.Max, err = parseBound("max", v); return err }},
+	{"minRatio", true, false, func(r *Request, v string) (err error) { r.MinRatio, err = parseBound("minRatio", v); return err }},
+	{"maxRatio", true, false, func(r *Request, v string) (err error) { r.MaxRatio, err = parseBound("maxRatio", v); return err }},
+	{"minDelta", true, false, func(r *Request, v string) (err error) { r.MinDelta, err = parseBound("minDelta", v); return err }},
+	{"maxDelta", true, false, func(r *Request, v string) (err error) { r.MaxDelta, err = parseBound("maxDelta", v); return err }},
 	{"namespace", false, true, func(r *Request, v string) error { r.Namespace = v; return nil }},
 	{"name", false, true, func(r *Request, v string) error { r.Name = v; return nil }},
 	{"interval", true, true, func(r *Request, v string) error { r.Interval = v; return nil }},
@@ -149,7 +168,9 @@ func (g *Gate) serveCheck(w http.ResponseWriter, r *http.Request) {
 		Endpoint: "check", Provider: body.Provider, Query: body.Query, TemplateRef: body.TemplateRef,
 		Name: body.Name, Namespace: body.Namespace, Target: body.Target, Service: body.Service,
 		Ingress: body.Ingress, Route: body.Route, Interval: body.Interval, Variables: body.Variables,
-		Min: body.Min, Max: body.Max, NeedRange: true, ReadCanary: body.Name != "" && body.TemplateRef != "",
+		Min: body.Min, Max: body.Max, NeedRange: true,
+		Baseline: body.Baseline, BaselineTemplateRef: body.BaselineTemplateRef,
+		MinRatio: body.MinRatio, MaxRatio: body.MaxRatio, MinDelta: body.MinDelta, MaxDelta: body.MaxDelta, ReadCanary: body.Name != "" && body.TemplateRef != "",
 	})
 	g.writeResult(w, res)
 }
@@ -192,7 +213,7 @@ func (g *Gate) serveFlagger(w http.ResponseWriter, r *http.Request) {
 		// Flagger reads only the status of a 2xx answer: a short verdict.
 		writeJSON(w, http.StatusOK, flaggerVerdict{Verdict: res.Verdict, Passed: res.Passed, Template: res.Template,
 			Provider: res.Provider, Canary: res.Canary, Query: res.Query, Value: res.Value, Min: res.Min, Max: res.Max,
-			Matched: res.Matched, Cached: res.Cached, Coalesced: res.Coalesced, Latency: res.Latency})
+			Matched: res.Matched, Relative: res.Relative, Ratio: res.Ratio, Cached: res.Cached, Coalesced: res.Coalesced, Latency: res.Latency})
 		return
 	}
 	writeText(w, flaggerStatusFor(res.ErrorKind), res.Reason())

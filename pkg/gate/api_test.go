@@ -170,6 +170,10 @@ func FuzzEndpoints(f *testing.F) {
 	f.Add("/flagger/v1/check", `{"name":"web","namespace":"default","metadata":{"templateRef":"t","max":"1","variables.x":"y"}}`)
 	f.Add("/argo/v1/value?provider=a&query=b", ``)
 	f.Add("/v1/check", `{"templateRef":"a/b","min":1e308,"max":-1e308}`)
+	f.Add("/v1/check", `{"provider":"dev","query":"default/m","baseline":"default/b","maxRatio":1.2,"minDelta":-1}`)
+	f.Add("/flagger/v1/check", `{"name":"web","namespace":"default","metadata":{"templateRef":"t","baselineTemplateRef":"u","maxRatio":"1.2","maxDelta":"NaN"}}`)
+	f.Add("/flagger/v1/check", `{"name":"web","namespace":"default","metadata":{"provider":"p","query":"q","baseline":"{{ target }}","minRatio":"2","maxRatio":"1"}}`)
+	f.Add("/argo/v1/value?provider=a&query=b&baseline=c", ``)
 	f.Fuzz(func(t *testing.T, path, body string) {
 		if !strings.HasPrefix(path, "/") {
 			path = "/" + path

@@ -1,14 +1,18 @@
 package gate
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/extmetrics/extmetrics/pkg/analysis"
@@ -39,11 +43,27 @@ type Request struct {
 	// templateVariables of its metric that uses the same template.
 	ReadCanary bool
 
-	Min, Max *float64
-	// NeedRange refuses a request without min and max (a check that every
+	// Baseline (a query template, rendered like Query, read with the same
+	// provider) or BaselineTemplateRef (a MetricTemplate of the same
+	// provider): the series the canary is compared with, typically the
+	// primary's. The relative bounds need one.
+	Baseline            string
+	BaselineTemplateRef string
+
+	Min, Max           *float64
+	MinRatio, MaxRatio *float64 // canary ÷ baseline, inclusive
+	MinDelta, MaxDelta *float64 // canary − baseline, inclusive
+	// NeedRange refuses a request without any bound (a check that every
 	// value passes is a mistake).
 	NeedRange bool
 }
+
+// bounds are the request's bounds as the one check takes them.
+func (r *Request) bounds() analysis.Bounds {
+	return analysis.Bounds{Min: r.Min, Max: r.Max, MinRatio: r.MinRatio, MaxRatio: r.MaxRatio, MinDelta: r.MinDelta, MaxDelta: r.MaxDelta}
+}
+
+func (r *Request) hasBaseline() bool { return r.Baseline != "" || r.BaselineTemplateRef != "" }
 
 // Result is the outcome of a check.
 type Result struct {
@@ -57,15 +77,63 @@ type Result struct {
 	Items     []provider.Item `json:"items,omitempty"`
 	Min       *float64        `json:"min,omitempty"`
 	Max       *float64        `json:"max,omitempty"`
-	Passed    bool            `json:"passed"`
-	Verdict   string          `json:"verdict"` // pass, fail, measured (a value and no range: the caller judges) or error
-	ErrorKind string          `json:"errorKind,omitempty"`
-	Error     string          `json:"error,omitempty"`
-	Latency   string          `json:"latency"`
-	Cached    bool            `json:"cached"`
-	Coalesced bool            `json:"coalesced,omitempty"`
+
+	Relative
+	BaselineMatched int             `json:"baselineMatched,omitempty"`
+	BaselineItems   []provider.Item `json:"baselineItems,omitempty"`
+	Side            string          `json:"side,omitempty"` // the side whose read failed: canary or baseline
+
+	Passed    bool   `json:"passed"`
+	Verdict   string `json:"verdict"` // pass, fail, measured (a value and no range: the caller judges) or error
+	ErrorKind string `json:"errorKind,omitempty"`
+	Error     string `json:"error,omitempty"`
+	Latency   string `json:"latency"`
+	Cached    bool   `json:"cached"`
+	Coalesced bool   `json:"coalesced,omitempty"`
 
 	err error
+}
+
+// Relative is what a relative check adds to its answer: the baseline's
+// template (baselineTemplateRef) or rendered query, its value, the relative
+// bounds, canary ÷ baseline (Ratio: nil when undefined, a baseline ≤ 0) and
+// canary − baseline.
+type Relative struct {
+	BaselineTemplate string   `json:"baselineTemplate,omitempty"`
+	BaselineQuery    string   `json:"baselineQuery,omitempty"`
+	Baseline         *float64 `json:"baseline,omitempty"`
+	Ratio            *float64 `json:"-"` // each answer words it (Result.MarshalJSON: null when undefined)
+	Delta            *float64 `json:"delta,omitempty"`
+	MinRatio         *float64 `json:"minRatio,omitempty"`
+	MaxRatio         *float64 `json:"maxRatio,omitempty"`
+	MinDelta         *float64 `json:"minDelta,omitempty"`
+	MaxDelta         *float64 `json:"maxDelta,omitempty"`
+}
+
+// MarshalJSON writes the Result, with "ratio" present (null when
+// undefined) whenever both sides were read, so that an Argo
+// successCondition such as result.ratio <= 1.2 sees null — and errors —
+// rather than a missing ratio when the baseline is 0.
+func (r Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	var v any = plain(r)
+	if r.Baseline != nil && r.Value != nil {
+		v = struct {
+			plain
+			Ratio *float64 `json:"ratio"`
+		}{plain(r), r.Ratio}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // messages hold "<" and ">"
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+func (r *Result) bounds() analysis.Bounds {
+	return analysis.Bounds{Min: r.Min, Max: r.Max, MinRatio: r.MinRatio, MaxRatio: r.MaxRatio, MinDelta: r.MinDelta, MaxDelta: r.MaxDelta}
 }
 
 // Verdicts: analysis.RunCheck's.
@@ -89,13 +157,26 @@ func (r *Result) Reason() string {
 		b.WriteString(subject)
 		b.WriteString(": ")
 	}
-	bounds := analysis.Bounds{Min: r.Min, Max: r.Max}
-	switch r.Verdict {
-	case VerdictPass:
+	bounds := r.bounds()
+	switch {
+	case r.Verdict != VerdictError && r.Baseline != nil:
+		// Both values, the ratio and the delta, then the bounds.
+		both := fmt.Sprintf("canary %s, baseline %s", analysis.FormatValue(*r.Value), analysis.FormatValue(*r.Baseline))
+		fmt.Fprintf(&b, "%s, ratio %s, delta %s", both, formatOpt(r.Ratio, "undefined"), formatOpt(r.Delta, "undefined"))
+		switch r.Verdict {
+		case VerdictPass:
+			fmt.Fprintf(&b, " within %s", bounds)
+		case VerdictFail:
+			// The one check's message without the values said above.
+			fmt.Fprintf(&b, ": %s", strings.TrimSuffix(r.Error, " ("+both+")"))
+		default:
+			b.WriteString(" measured (no bounds: the caller judges them)")
+		}
+	case r.Verdict == VerdictPass:
 		fmt.Fprintf(&b, "value %s within %s", analysis.FormatValue(*r.Value), bounds)
-	case VerdictFail:
+	case r.Verdict == VerdictFail:
 		fmt.Fprintf(&b, "value %s outside %s", analysis.FormatValue(*r.Value), bounds)
-	case VerdictMeasured:
+	case r.Verdict == VerdictMeasured:
 		fmt.Fprintf(&b, "value %s measured (no range: the caller judges it)", analysis.FormatValue(*r.Value))
 	default:
 		b.WriteString(r.ErrorKind)
@@ -103,9 +184,20 @@ func (r *Result) Reason() string {
 		b.WriteString(r.Error)
 	}
 	if r.Query != "" && r.Verdict != VerdictError {
-		fmt.Fprintf(&b, " (query %q)", r.Query)
+		fmt.Fprintf(&b, " (query %q", r.Query)
+		if r.BaselineQuery != "" {
+			fmt.Fprintf(&b, ", baseline %q", r.BaselineQuery)
+		}
+		b.WriteString(")")
 	}
 	return oneLine(b.String(), MaxReasonBytes)
+}
+
+func formatOpt(v *float64, none string) string {
+	if v == nil {
+		return none
+	}
+	return analysis.FormatValue(*v)
 }
 
 // MaxReasonBytes bounds Reason.
@@ -117,7 +209,7 @@ var canaryFuncs = regexp.MustCompile(`\b(target|service|ingress|route)\b`)
 // error: every failure is a Result with Verdict "error" and an ErrorKind.
 func (g *Gate) Check(ctx context.Context, req Request) *Result {
 	start := time.Now()
-	res := &Result{Min: req.Min, Max: req.Max}
+	res := &Result{Min: req.Min, Max: req.Max, Relative: Relative{MinRatio: req.MinRatio, MaxRatio: req.MaxRatio, MinDelta: req.MinDelta, MaxDelta: req.MaxDelta}}
 	err := g.check(ctx, &req, res)
 	if err != nil {
 		res.err = err
@@ -155,6 +247,21 @@ func (g *Gate) Check(ctx context.Context, req Request) *Result {
 		if res.Max != nil {
 			attrs = append(attrs, slog.Float64("max", *res.Max))
 		}
+		if res.BaselineQuery != "" {
+			attrs = append(attrs, slog.String("baselineQuery", res.BaselineQuery))
+		}
+		for _, f := range []struct {
+			k string
+			v *float64
+		}{{"baseline", res.Baseline}, {"ratio", res.Ratio}, {"delta", res.Delta}, {"minRatio", res.MinRatio},
+			{"maxRatio", res.MaxRatio}, {"minDelta", res.MinDelta}, {"maxDelta", res.MaxDelta}} {
+			if f.v != nil {
+				attrs = append(attrs, slog.Float64(f.k, *f.v))
+			}
+		}
+		if res.Side != "" {
+			attrs = append(attrs, slog.String("side", res.Side))
+		}
 		if res.ErrorKind != "" {
 			attrs = append(attrs, slog.String("errorKind", res.ErrorKind), slog.String("error", res.Error))
 		}
@@ -164,11 +271,26 @@ func (g *Gate) Check(ctx context.Context, req Request) *Result {
 }
 
 func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
-	if err := (analysis.Bounds{Min: req.Min, Max: req.Max}).Validate(); err != nil {
+	bounds := req.bounds()
+	if err := bounds.Validate(); err != nil {
 		return badRequest(err.Error())
 	}
-	if req.NeedRange && req.Min == nil && req.Max == nil {
-		return badRequest("no range: give min and/or max (inclusive)")
+	if req.Baseline != "" && req.BaselineTemplateRef != "" {
+		return badRequest("give either baseline (a query template) or baselineTemplateRef, not both")
+	}
+	if req.NeedRange && req.Min == nil && req.Max == nil && !bounds.Relative() {
+		return badRequest("no range: give min and/or max (inclusive), or with a baseline maxRatio, minRatio, maxDelta or minDelta")
+	}
+	if req.NeedRange || bounds.Relative() {
+		// The one check's rule: relative bounds need a baseline, a baseline
+		// with bounds needs a relative one (the rendered query comes later).
+		spec := analysis.CheckSpec{Bounds: &bounds}
+		if req.hasBaseline() {
+			spec.Baseline = "baseline"
+		}
+		if err := spec.Validate(); err != nil {
+			return badRequest(err.Error())
+		}
 	}
 	if req.Namespace != "" {
 		res.Canary = req.Namespace + "/" + req.Name
@@ -188,27 +310,11 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 	case req.TemplateRef != "" && (req.Provider != "" || req.Query != ""):
 		return badRequest("give either templateRef or provider and query, not both")
 	case req.TemplateRef != "":
-		tmpl, err = g.template(req)
+		tmpl, p, identity, err = g.templateProvider(req, req.TemplateRef)
 		if err != nil {
 			return err
 		}
 		res.Template = tmpl.Key()
-		var secret *flagger.Secret
-		if ref := tmpl.Spec.Provider.SecretRef; ref != nil {
-			// Flagger's rule: the Secret lives in the template's namespace.
-			sec, err := g.objects.Secret(tmpl.Namespace, ref.Name)
-			if err != nil && !errors.Is(err, ErrNotFound) {
-				return badRequest(fmt.Sprintf("MetricTemplate %s: spec.provider.secretRef: %v", tmpl.Key(), err))
-			}
-			if err != nil {
-				return badRequest(fmt.Sprintf("MetricTemplate %s: spec.provider.secretRef: Secret %q not found in namespace %q (the template's namespace)", tmpl.Key(), ref.Name, tmpl.Namespace))
-			}
-			secret = sec
-		}
-		p, identity, err = g.registry.ForTemplateObjects(tmpl, secret)
-		if err != nil {
-			return err
-		}
 		text, name = tmpl.Spec.Query, tmpl.Key()
 	case req.Provider != "":
 		res.Provider = req.Provider
@@ -228,8 +334,28 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 	if len(text) > query.MaxLength {
 		return badRequest(fmt.Sprintf("query longer than %d bytes", query.MaxLength))
 	}
+	// The baseline: a query template read with the same provider, or a
+	// MetricTemplate whose provider is the same one (same identity).
+	var baseText, baseName string
+	switch {
+	case req.Baseline != "":
+		baseText, baseName = req.Baseline, name+" (baseline)"
+	case req.BaselineTemplateRef != "":
+		bt, _, bid, err := g.templateProvider(req, req.BaselineTemplateRef)
+		if err != nil {
+			return prefixed("baselineTemplateRef: ", err)
+		}
+		if bid != identity {
+			return badRequest(fmt.Sprintf("baselineTemplateRef %s reads another provider than the canary's %s: a baseline is read with the same provider (same address and Secret)", bt.Key(), name))
+		}
+		res.BaselineTemplate = bt.Key()
+		baseText, baseName = bt.Spec.Query, bt.Key()
+	}
+	if len(baseText) > query.MaxLength {
+		return badRequest(fmt.Sprintf("baseline query longer than %d bytes", query.MaxLength))
+	}
 
-	model, analysisInterval, err := g.model(req, tmpl, text)
+	model, analysisInterval, err := g.model(req, tmpl, text+"\n"+baseText)
 	if err != nil {
 		return err
 	}
@@ -239,13 +365,29 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 	}
 	rendered = strings.TrimSpace(rendered)
 	res.Query = rendered
+	var baseRendered string
+	if baseText != "" {
+		baseRendered, err = g.renders.render(baseName, baseText, model)
+		if err != nil {
+			return badRequest(fmt.Sprintf("rendering the baseline query of %s: %v", name, err))
+		}
+		baseRendered = strings.TrimSpace(baseRendered)
+		if baseRendered == "" {
+			return badRequest(fmt.Sprintf("the baseline query of %s is empty", name))
+		}
+		res.BaselineQuery = baseRendered
+		if _, err := query.Parse(baseRendered); err != nil {
+			// Found before any request, as the canary's grammar errors are.
+			return &sideError{kind: provider.ErrorKind(provider.ErrInvalidQuery), msg: "baseline: " + err.Error()}
+		}
+	}
 
 	// The one check (analysis.RunCheck) runs the query through the
 	// coalescing cache: the provider identity and the canonical query are
 	// the key; a cached answer is served only while it is fresh by the
 	// query's maxAge=, else by the staleness rule's bound.
 	stale := analysis.Staleness{MaxAge: g.maxAge, Interval: analysisInterval}
-	var outcome coalesce.Outcome
+	var outcomes outcomeSet // the canary's and the baseline's reads run concurrently
 	q := querierFunc(func(ctx context.Context, text string) (*provider.Result, error) {
 		pq, err := query.Parse(text)
 		if err != nil {
@@ -263,22 +405,30 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 				g.metrics.upstream(errorKind(err), time.Since(t0))
 				return r, err
 			})
-		outcome = o
+		outcomes.add(o)
 		g.metrics.cache(o)
 		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return nil, &provider.Error{Kind: provider.ErrUnavailable, Op: "query", Query: pq.String(), Message: "the caller went away: " + err.Error()}
 		}
 		return r, err
 	})
-	var bounds *analysis.Bounds
-	if req.Min != nil || req.Max != nil {
-		bounds = &analysis.Bounds{Min: req.Min, Max: req.Max}
+	var spec *analysis.Bounds
+	if req.Min != nil || req.Max != nil || bounds.Relative() {
+		spec = &bounds
 	}
-	c := analysis.RunCheck(ctx, q, analysis.CheckSpec{Query: rendered, Bounds: bounds, Staleness: stale, Now: g.now})
+	c := analysis.RunCheck(ctx, q, analysis.CheckSpec{Query: rendered, Baseline: baseRendered, Bounds: spec, Staleness: stale, Now: g.now})
 	res.Query = c.Query
-	res.Cached = outcome == coalesce.Hit
-	res.Coalesced = outcome == coalesce.Coalesced
+	res.Cached, res.Coalesced = outcomes.cached(), outcomes.coalesced()
+	if c.Baseline != nil {
+		bv := c.Baseline.Value
+		res.BaselineQuery, res.Baseline, res.BaselineMatched, res.BaselineItems = c.Baseline.Query, &bv, c.Baseline.Matched, c.Baseline.Items
+	}
 	if c.Verdict == analysis.VerdictError {
+		res.Side = c.Side
+		if c.Side != "" {
+			// The message says which side failed ("baseline: ...").
+			return &sideError{kind: c.ErrorKind, msg: c.Message, err: c.Err}
+		}
 		if c.Err != nil {
 			return c.Err
 		}
@@ -286,8 +436,88 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 	}
 	v := c.Value
 	res.Value, res.Aggregate, res.Matched, res.Items = &v, c.Aggregate, c.Matched, c.Items
+	res.Ratio, res.Delta = c.Ratio, c.Delta
 	res.Verdict, res.Passed, res.ErrorKind = string(c.Verdict), c.Passed(), c.ErrorKind
+	if c.Verdict == analysis.VerdictFail && c.Baseline != nil {
+		res.Error = oneLine(c.Message, MaxReasonBytes)
+	}
 	return nil
+}
+
+// sideError is a relative check's read error: the provider's kind, the
+// one check's message naming the side.
+type sideError struct {
+	kind, msg string
+	err       error
+}
+
+func (e *sideError) Error() string { return e.msg }
+func (e *sideError) Unwrap() error { return e.err }
+
+// outcomeSet collects the cache outcomes of a check's reads: cached when
+// every read was served from the cache, coalesced when any waited on
+// another caller's.
+type outcomeSet struct {
+	mu  sync.Mutex
+	all []coalesce.Outcome
+}
+
+func (o *outcomeSet) add(x coalesce.Outcome) {
+	o.mu.Lock()
+	o.all = append(o.all, x)
+	o.mu.Unlock()
+}
+
+func (o *outcomeSet) cached() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, x := range o.all {
+		if x != coalesce.Hit {
+			return false
+		}
+	}
+	return len(o.all) > 0
+}
+
+func (o *outcomeSet) coalesced() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Contains(o.all, coalesce.Coalesced)
+}
+
+// templateProvider finds the MetricTemplate ref names, its Secret and its
+// provider (identity for the cache).
+func (g *Gate) templateProvider(req *Request, ref string) (*flagger.MetricTemplate, *provider.Provider, string, error) {
+	tmpl, err := g.template(req, ref)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	var secret *flagger.Secret
+	if sref := tmpl.Spec.Provider.SecretRef; sref != nil {
+		// Flagger's rule: the Secret lives in the template's namespace.
+		sec, err := g.objects.Secret(tmpl.Namespace, sref.Name)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, nil, "", badRequest(fmt.Sprintf("MetricTemplate %s: spec.provider.secretRef: %v", tmpl.Key(), err))
+		}
+		if err != nil {
+			return nil, nil, "", badRequest(fmt.Sprintf("MetricTemplate %s: spec.provider.secretRef: Secret %q not found in namespace %q (the template's namespace)", tmpl.Key(), sref.Name, tmpl.Namespace))
+		}
+		secret = sec
+	}
+	p, identity, err := g.registry.ForTemplateObjects(tmpl, secret)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return tmpl, p, identity, nil
+}
+
+// prefixed puts prefix before a gate error's message, keeping its kind.
+func prefixed(prefix string, err error) error {
+	var ce *CheckError
+	if errors.As(err, &ce) {
+		return &CheckError{Kind: ce.Kind, Msg: prefix + ce.Msg}
+	}
+	return err
 }
 
 // querierFunc is a function as an analysis.Querier.
@@ -311,25 +541,25 @@ func fresh(r *provider.Result, maxAge time.Duration, now time.Time) bool {
 	return true
 }
 
-// template finds the MetricTemplate of req.TemplateRef: its namespace, else
-// the request's (the canary's) namespace, as Flagger does.
-func (g *Gate) template(req *Request) (*flagger.MetricTemplate, error) {
+// template finds the MetricTemplate ref ("[namespace/]name"): its
+// namespace, else the request's (the canary's) namespace, as Flagger does.
+func (g *Gate) template(req *Request, ref string) (*flagger.MetricTemplate, error) {
 	if g.objects == nil {
-		return nil, &CheckError{Kind: KindBadRequest, Msg: "templateRef " + strconv.Quote(req.TemplateRef) + ": the gate has no cluster to read MetricTemplates from; name a provider of --config and a query instead"}
+		return nil, &CheckError{Kind: KindBadRequest, Msg: "templateRef " + strconv.Quote(ref) + ": the gate has no cluster to read MetricTemplates from; name a provider of --config and a query instead"}
 	}
-	ns, name, ok := strings.Cut(req.TemplateRef, "/")
+	ns, name, ok := strings.Cut(ref, "/")
 	if !ok {
-		ns, name = req.Namespace, req.TemplateRef
+		ns, name = req.Namespace, ref
 	}
 	if ns == "" {
-		return nil, badRequest("templateRef " + strconv.Quote(req.TemplateRef) + " has no namespace and the request names none")
+		return nil, badRequest("templateRef " + strconv.Quote(ref) + " has no namespace and the request names none")
 	}
 	if !dnsLabel.MatchString(ns) || !dnsSubdomain.MatchString(name) {
-		return nil, badRequest("templateRef " + strconv.Quote(req.TemplateRef) + ": want [namespace/]name")
+		return nil, badRequest("templateRef " + strconv.Quote(ref) + ": want [namespace/]name")
 	}
 	t, err := g.objects.MetricTemplate(ns, name)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return nil, badRequest("templateRef " + strconv.Quote(req.TemplateRef) + ": " + err.Error())
+		return nil, badRequest("templateRef " + strconv.Quote(ref) + ": " + err.Error())
 	}
 	if err != nil {
 		return nil, badRequest(fmt.Sprintf("MetricTemplate %q not found in namespace %q", name, ns))

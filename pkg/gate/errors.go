@@ -36,6 +36,10 @@ func errorKind(err error) string {
 	if errors.As(err, &ce) {
 		return ce.Kind
 	}
+	var se *sideError
+	if errors.As(err, &se) && se.kind != "" {
+		return se.kind
+	}
 	return provider.ErrorKind(err)
 }
 
