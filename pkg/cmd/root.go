@@ -14,6 +14,7 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 	"github.com/extmetrics/extmetrics/pkg/cmd/demo"
 	"github.com/extmetrics/extmetrics/pkg/cmd/devserver"
+	"github.com/extmetrics/extmetrics/pkg/cmd/doctor"
 	"github.com/extmetrics/extmetrics/pkg/cmd/gate"
 	"github.com/extmetrics/extmetrics/pkg/cmd/loadtest"
 	"github.com/extmetrics/extmetrics/pkg/cmd/migrate"
@@ -39,6 +40,7 @@ func NewRoot() *cobra.Command {
 	root.AddCommand(gate.NewCommand())
 	root.AddCommand(query.NewCommands()...)
 	root.AddCommand(migrate.NewCommand())
+	root.AddCommand(doctor.NewCommand())
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}

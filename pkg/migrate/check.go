@@ -137,6 +137,24 @@ func (r *Result) Check(ctx context.Context, opts CheckOptions) ([]Status, error)
 }
 
 func readStatus(obj *unstructured.Unstructured, st *Status) {
+	ds := ReadDatadogMetricStatus(obj)
+	st.Active, st.Valid, st.Value, st.UpdateTime, st.Error = ds.Active, ds.Valid, ds.Value, ds.UpdateTime, ds.Error
+}
+
+// DatadogMetricStatus is what the Cluster Agent writes in a DatadogMetric's
+// status (the columns of kubectl get datadogmetric).
+type DatadogMetricStatus struct {
+	Active     string // status of the Active condition: True, False or "" (none)
+	Valid      string // status of the Valid condition
+	Value      string // status.currentValue
+	UpdateTime time.Time
+	Error      string // first line of the Error condition's message when it is True
+}
+
+// ReadDatadogMetricStatus reads a DatadogMetric's status (also for
+// extmetrics doctor).
+func ReadDatadogMetricStatus(obj *unstructured.Unstructured) DatadogMetricStatus {
+	var st DatadogMetricStatus
 	st.Value, _, _ = unstructured.NestedString(obj.Object, "status", "currentValue")
 	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
 	for _, c := range conds {
@@ -162,6 +180,7 @@ func readStatus(obj *unstructured.Unstructured, st *Status) {
 			}
 		}
 	}
+	return st
 }
 
 func readiness(st *Status, d *DatadogMetric, opts CheckOptions) string {
