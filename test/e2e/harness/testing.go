@@ -97,6 +97,19 @@ type Shared struct {
 	once     sync.Once
 	c        *Cluster
 	startErr error
+
+	onStopMu sync.Mutex
+	onStop   []func()
+}
+
+// OnStop registers f to run after the tests and before the cluster stops
+// (in reverse order of registration): for processes started against the
+// shared cluster that hold watches open (controllers), which would keep
+// kube-apiserver from stopping within its grace period.
+func (s *Shared) OnStop(f func()) {
+	s.onStopMu.Lock()
+	defer s.onStopMu.Unlock()
+	s.onStop = append(s.onStop, f)
 }
 
 // NewShared prepares a shared cluster; nothing starts yet.
@@ -168,8 +181,15 @@ func (s *Shared) Get(t testing.TB) *Cluster {
 	return s.c
 }
 
-// Stop stops the cluster if it was started.
+// Stop runs the OnStop functions and stops the cluster if it was started.
 func (s *Shared) Stop() error {
+	s.onStopMu.Lock()
+	fs := s.onStop
+	s.onStop = nil
+	s.onStopMu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
 	if s.c == nil {
 		return nil
 	}

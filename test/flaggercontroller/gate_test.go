@@ -1,0 +1,145 @@
+package flaggercontroller
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/extmetrics/extmetrics/pkg/cmd"
+	"github.com/extmetrics/extmetrics/pkg/devserver"
+	"github.com/extmetrics/extmetrics/test/e2e/harness"
+)
+
+// startGate runs `extmetrics gate` (the command, in-process) with the
+// admin's kubeconfig and a named provider "dev" for srv; it returns the
+// gate's URL and a function that stops it.
+func startGate(t *testing.T, c *harness.Cluster, srv *devserver.Server) (string, func()) {
+	t.Helper()
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "token")
+	cfg := filepath.Join(dir, "gate.yaml")
+	if err := os.WriteFile(tok, []byte(devToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("providers:\n  - name: dev\n    address: %s\n    caFile: %s\n    tokenFile: %s\n", srv.URL(), c.CAFile(), tok)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	var mu sync.Mutex
+	var stderr strings.Builder
+	done := make(chan struct{})
+	go func() {
+		root := cmd.NewRoot()
+		root.SetArgs([]string{"gate", "--listen", "127.0.0.1:0", "--kubeconfig", c.AdminKubeconfig(), "--config", cfg, "--cache-ttl", "0"})
+		root.SetOut(pw)
+		root.SetErr(writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return stderr.Write(p) }))
+		root.ExecuteContext(ctx)
+		pw.Close()
+		close(done)
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	go io.Copy(io.Discard, pr)
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	if err != nil {
+		stop()
+		t.Fatalf("gate: no listening line: %v\n%s", err, stderr.String())
+	}
+	m := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("gate: line %q", line)
+	}
+	url := m[1]
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gate not ready: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return url, stop
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestGateWebhook: `extmetrics gate` as Flagger's rollout webhook, the
+// canary having no Flagger metrics at all: with templateRef and with
+// provider + query, healthy → Succeeded, unhealthy → Failed with the gate's
+// one-line reason in the Canary's events; a stopped gate → Failed, never
+// Succeeded.
+func TestGateWebhook(t *testing.T) {
+	t.Parallel()
+	c, ctl := sharedController(t)
+	srv := startDevserver(t, c, devserver.ProfilePrometheusAdapter, nil)
+	url, _ := startGate(t, c, srv)
+	stoppedURL, stop := startGate(t, c, srv)
+	stop()
+
+	const query = "{{ namespace }}/http_requests_error_rate?labelSelector=app%3D{{ target }}"
+	webhook := func(url, metadata string) string {
+		return fmt.Sprintf("- name: gate\n  type: rollout\n  url: %s/flagger/v1/check\n  timeout: 10s\n  metadata: %s", url, metadata)
+	}
+	for _, tc := range []struct {
+		name, value, want string
+		objs              func(ns string) string
+		hook              func(ns string) string
+		event             string
+	}{
+		{"tref-ok", "500m", "Succeeded",
+			func(ns string) string { return templateYAML(ns, srv.URL(), query, string(c.CAPEM())) },
+			func(string) string { return webhook(url, `{templateRef: error-rate, max: "1"}`) }, ""},
+		{"tref-bad", "2", "Failed",
+			func(ns string) string { return templateYAML(ns, srv.URL(), query, string(c.CAPEM())) },
+			func(string) string { return webhook(url, `{templateRef: error-rate, max: "1"}`) },
+			"external check gate failed extmetrics gate: %[1]s/error-rate: value 2 outside max 1 (query \"%[1]s/http_requests_error_rate?labelSelector=app=podinfo\")"},
+		{"query-ok", "500m", "Succeeded",
+			func(string) string { return "" },
+			func(string) string { return webhook(url, fmt.Sprintf(`{provider: dev, query: %q, max: "1"}`, query)) }, ""},
+		{"query-bad", "2", "Failed",
+			func(string) string { return "" },
+			func(string) string { return webhook(url, fmt.Sprintf(`{provider: dev, query: %q, max: "1"}`, query)) },
+			"external check gate failed extmetrics gate: provider dev: value 2 outside max 1"},
+		{"stopped", "500m", "Failed",
+			func(ns string) string { return templateYAML(ns, srv.URL(), query, string(c.CAPEM())) },
+			func(string) string { return webhook(stoppedURL, `{templateRef: error-rate, max: "1"}`) },
+			"external check gate failed Post \"" + stoppedURL + "/flagger/v1/check\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ns := "gate-" + tc.name
+			if err := srv.SetSeries(ns, "http_requests_error_rate", map[string]string{"app": "podinfo"}, tc.value); err != nil {
+				t.Fatal(err)
+			}
+			o := runCanary(t, c, ctl, ns, tc.objs(ns)+canaryYAML(ns, 1, 1, "", tc.hook(ns)), 3*time.Minute)
+			assertPhase(t, o, tc.want)
+			if len(o.Queries) != 0 {
+				t.Errorf("Flagger ran metric checks of its own: %q", o.Queries)
+			}
+			if tc.event != "" {
+				want := fmt.Sprintf("Halt podinfo.%s advancement ", ns) + strings.ReplaceAll(tc.event, "%[1]s", ns)
+				if countEvents(o, want) == 0 {
+					t.Errorf("no event containing %q in:\n  %s", want, strings.Join(o.Events, "\n  "))
+				}
+			}
+		})
+	}
+}
