@@ -40,6 +40,14 @@ var (
 // go test's timeout, then runs them against one shared kube-apiserver.
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// Canaries wait on Flagger's 10 s ticks, not on CPU: run them all at
+	// once (go test's default -parallel is GOMAXPROCS, 2 here) unless
+	// -parallel was given.
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", "64")
+	}
 	if !testing.Short() {
 		budget := 60 * time.Minute
 		if f := flag.Lookup("test.timeout"); f != nil {
