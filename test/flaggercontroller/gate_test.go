@@ -121,7 +121,7 @@ func TestGateWebhook(t *testing.T) {
 		{"stopped", "500m", "Failed",
 			func(ns string) string { return templateYAML(ns, srv.URL(), query, string(c.CAPEM())) },
 			func(string) string { return webhook(stoppedURL, `{templateRef: error-rate, max: "1"}`) },
-			"external check gate failed Post \"" + stoppedURL + "/flagger/v1/check\""},
+			"external check gate failed POST " + stoppedURL + "/flagger/v1/check giving up after 1 attempt(s): Post \"" + stoppedURL + "/flagger/v1/check\": dial tcp " + strings.TrimPrefix(stoppedURL, "http://") + ": connect: connection refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -139,6 +139,7 @@ func TestGateWebhook(t *testing.T) {
 				if countEvents(o, want) == 0 {
 					t.Errorf("no event containing %q in:\n  %s", want, strings.Join(o.Events, "\n  "))
 				}
+				t.Logf("event: %s", checkEvent(o.Events, want))
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package flaggercontroller
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,7 +17,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
+	"github.com/extmetrics/extmetrics/pkg/flagger"
 	"github.com/extmetrics/extmetrics/test/e2e/harness"
 	"github.com/extmetrics/extmetrics/test/flaggercontroller/internal/flaggerctl"
 )
@@ -113,6 +116,12 @@ type defect struct {
 	objs  func(ns string) string
 	event string // in the Canary's events
 	leak  bool   // the controller's own token reached the template's address
+	// code is the analyze note (flagger.CompatNote.Code) that predicts
+	// the failure; its FlaggerError must be in the observed event.
+	code string
+	// analyzePasses: analyze's own check passes (the verdicts differ
+	// unless --flagger-compat=strict).
+	analyzePasses bool
 }
 
 // TestPodStyleDefects: the real controller, configured as in a pod
@@ -157,14 +166,20 @@ func TestPodStyleDefects(t *testing.T) {
 	for _, d := range []defect{
 		{name: "insecure", objs: func(ns string) string {
 			return strings.Replace(templateYAML(ns, front.URL, errQuery, ""), "secretRef: {name: devserver}", "insecureSkipVerify: true, secretRef: {name: devserver}", 1)
-		}, event: "Metric template error-rate.%s provider externalmetrics error: error creating external metric client: specifying a root certificates file with the insecure flag is not allowed"},
-		{name: "secret-token", objs: func(ns string) string { return templateYAML(ns, front.URL, errQuery, "") },
-			event: "Metric query failed for error-rate: error querying external metrics API: Unauthorized", leak: true},
+		}, event: "Metric template error-rate.%s provider externalmetrics error: error creating external metric client: specifying a root certificates file with the insecure flag is not allowed",
+			code: flagger.CompatPodInsecureSkipVerify, analyzePasses: true},
+		// ca.crt is the cluster CA here, so TLS verifies in Flagger too:
+		// the token is what fails.
+		{name: "secret-token", objs: func(ns string) string { return templateYAML(ns, front.URL, errQuery, string(c.CAPEM())) },
+			event: "Metric query failed for error-rate: error querying external metrics API: Unauthorized", leak: true,
+			code: flagger.CompatPodSecretTokenIgnored, analyzePasses: true},
 		{name: "secret-ca", objs: func(ns string) string { return templateYAML(ns, own.URL(), errQuery, string(own.CAPEM())) },
-			event: "x509: certificate signed by unknown authority"},
+			event: "Metric query failed for error-rate: error querying external metrics API: Get \"" + own.URL() + "/apis/external.metrics.k8s.io/v1beta1/namespaces/%s/http_requests_error_rate?",
+			code:  flagger.CompatPodSecretCAIgnored, analyzePasses: true},
 		{name: "no-token", objs: func(ns string) string {
 			return strings.Replace(strings.Replace(templateYAML(ns, front.URL, errQuery, ""), ", secretRef: {name: devserver}", "", 1), "token: "+devToken, "note: no token", 1)
-		}, event: "Metric query failed for error-rate: error querying external metrics API: Unauthorized", leak: true},
+		}, event: "Metric query failed for error-rate: error querying external metrics API: Unauthorized", leak: true,
+			code: flagger.CompatPodTokenLeak},
 	} {
 		t.Run(d.name, func(t *testing.T) {
 			t.Parallel()
@@ -184,17 +199,76 @@ func TestPodStyleDefects(t *testing.T) {
 			assertPhase(t, o, "Failed")
 			want := d.event
 			if strings.Contains(want, "%s") {
-				want = strings.Replace(want, "%s", ns, 1)
+				want = fmt.Sprintf(want, ns)
 			}
-			if checkEvent(o.Events, want) == "" {
+			observed := checkEvent(o.Events, want)
+			if observed == "" {
 				t.Errorf("no event containing %q in:\n  %s", want, strings.Join(o.Events, "\n  "))
 			}
 			if d.leak && rec.count(ns) == 0 {
 				t.Errorf("the controller's service-account token did not reach the template's address")
 			}
-			t.Logf("Flagger v1.44.0 in a pod, %s: %s", d.name, checkEvent(o.Events, want))
+
+			// analyze's claim about the same YAML, beside what happened.
+			note := analyzeNote(t, d.objs(ns), d.code, d.analyzePasses)
+			if note.FlaggerError != "" && !strings.Contains(observed, note.FlaggerError) {
+				t.Errorf("analyze's note %s predicts %q; Flagger's event: %q", note.Code, note.FlaggerError, observed)
+			}
+			t.Logf("analyze's note [%s]: %s\nFlagger v1.44.0 in a pod (observed): %s", note.Code, note.Text, observed)
 		})
 	}
+}
+
+// analyzeNote runs analyze's library on objs (each check once, as
+// `extmetrics analyze --once`) and returns its Flagger note with code; with
+// --flagger-compat=strict the same YAML must fail with kind flagger-compat.
+func analyzeNote(t *testing.T, objs, code string, passes bool) flagger.CompatNote {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "canary.yaml")
+	if err := os.WriteFile(file, []byte(objs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	resolved, _, err := analysis.Load([]string{file}, flagger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(compat analysis.FlaggerCompat) analysis.CanaryResult {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		rep, err := (&analysis.Runner{Once: true, FlaggerCompat: compat}).Run(ctx, resolved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep.Canaries[0]
+	}
+	warn := run(analysis.FlaggerCompatWarn)
+	var note *flagger.CompatNote
+	var checks []analysis.Check
+	for _, m := range warn.Metrics {
+		checks = append(checks, m.Checks...)
+		for _, n := range m.CompatNotes() {
+			if n.Code == code {
+				note = &n
+			}
+		}
+	}
+	if note == nil {
+		t.Fatalf("analyze has no note %s for this template (verdict %s)", code, warn.Verdict)
+	}
+	if passes && (len(checks) == 0 || !checks[0].Passed) {
+		t.Errorf("analyze's own check did not pass: %+v", checks)
+	}
+	strict := run(analysis.FlaggerCompatStrict)
+	failedCompat := false
+	for _, m := range strict.Metrics {
+		for _, c := range m.Checks {
+			failedCompat = failedCompat || (!c.Passed && c.ErrorKind == analysis.KindFlaggerCompat)
+		}
+	}
+	if strict.Verdict != analysis.Failed || !failedCompat {
+		t.Errorf("--flagger-compat=strict: verdict %s, want Failed with kind %s", strict.Verdict, analysis.KindFlaggerCompat)
+	}
+	return *note
 }
 
 // checkEvent is the event of a metric check (not of the availability check
