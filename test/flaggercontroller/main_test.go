@@ -329,6 +329,15 @@ func runCanary(t *testing.T, c *harness.Cluster, ctl *flaggerctl.Controller, ns,
 		time.Sleep(200 * time.Millisecond)
 	}
 	out.Queries = renderedQueries(ctl, ns)
+	var warnings []string
+	for _, e := range out.Events {
+		if strings.HasPrefix(e, "Warning ") {
+			warnings = append(warnings, e)
+		}
+	}
+	if len(warnings) > 0 {
+		t.Logf("%s: warning events:\n  %s", ns, strings.Join(warnings, "\n  "))
+	}
 	t.Logf("%s: %s in %s after a new revision (initialized in %s), failed checks %d, metric checks %d",
 		ns, out.Phase, out.Run.Round(100*time.Millisecond), out.Init.Round(100*time.Millisecond), out.FailedChecks, len(out.Queries))
 	return out

@@ -52,6 +52,11 @@ var parityCases = []parityCase{
 	{name: "at-max", value: "1", bounds: "{max: 1}", iterations: 1, threshold: 1, want: "Succeeded"},
 	{name: "interval", value: "0.5", labels: "{app: podinfo, window: 30s}", query: errQuery + ",window%3D{{ interval }}",
 		bounds: "{max: 1}", interval: "30s", iterations: 1, threshold: 1, want: "Succeeded"},
+	// No metric interval: Flagger renders {{ interval }} empty (its "1m"
+	// default is applied to a copy in the builtin checks only), so the
+	// selector asks for window="" and finds nothing.
+	{name: "interval-unset", value: "0.5", labels: "{app: podinfo, window: 1m}", query: errQuery + ",window%3D{{ interval }}",
+		bounds: "{max: 1}", iterations: 1, threshold: 1, want: "Failed"},
 }
 
 // paritySeries is the scenario both devservers serve.
