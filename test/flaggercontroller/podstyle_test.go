@@ -195,7 +195,8 @@ func TestPodStyleDefects(t *testing.T) {
 				unavailable(t, "start (pod-style): %v", err)
 			}
 			t.Cleanup(ctl.Stop)
-			o := runCanary(t, c, ctl, ns, d.objs(ns)+canaryYAML(ns, 1, 1, metric, ""), 3*time.Minute)
+			objs := d.objs(ns) + canaryYAML(ns, 1, 1, metric, "")
+			o := runCanary(t, c, ctl, ns, objs, 3*time.Minute)
 			assertPhase(t, o, "Failed")
 			want := d.event
 			if strings.Contains(want, "%s") {
@@ -210,7 +211,7 @@ func TestPodStyleDefects(t *testing.T) {
 			}
 
 			// analyze's claim about the same YAML, beside what happened.
-			note := analyzeNote(t, d.objs(ns), d.code, d.analyzePasses)
+			note := analyzeNote(t, objs, d.code, d.analyzePasses)
 			if note.FlaggerError != "" && !strings.Contains(observed, note.FlaggerError) {
 				t.Errorf("analyze's note %s predicts %q; Flagger's event: %q", note.Code, note.FlaggerError, observed)
 			}
