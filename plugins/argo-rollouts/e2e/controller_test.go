@@ -86,27 +86,7 @@ func TestRolloutsControllerWithPlugin(t *testing.T) {
 	}
 
 	// Argo's CRDs, from the module's manifests/crds.
-	crds, err := argoctl.CRDFiles(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range crds {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.ApplyYAML(ctx, string(b)); err != nil {
-			t.Fatalf("%s: %v", filepath.Base(f), err)
-		}
-	}
-	dyn, err := dynamic.NewForConfig(c.AdminConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, ctx, "AnalysisRun CRD served", func() (bool, string) {
-		_, err := dyn.Resource(analysisRunGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
-		return err == nil, fmt.Sprint(err)
-	})
+	dyn := installArgoCRDs(t, ctx, c)
 
 	// The devserver behind the aggregation layer: serving certificate from
 	// the cluster CA; no bearer tokens (kube-apiserver forwards none; the

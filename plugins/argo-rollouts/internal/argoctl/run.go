@@ -61,6 +61,17 @@ type Controller struct {
 // its /healthz answers. The plugin process inherits the environment, with
 // KUBECONFIG set to kubeconfig.
 func Start(ctx context.Context, bin, kubeconfig, workDir string) (*Controller, error) {
+	return start(ctx, bin, kubeconfig, workDir, "--controllers", "analysis")
+}
+
+// StartAll is Start with every controller Argo runs by default (Rollouts,
+// Experiments, Services, Ingresses, AnalysisRuns, notifications), as in a
+// real installation: what a Rollout needs.
+func StartAll(ctx context.Context, bin, kubeconfig, workDir string) (*Controller, error) {
+	return start(ctx, bin, kubeconfig, workDir)
+}
+
+func start(ctx context.Context, bin, kubeconfig, workDir string, extra ...string) (*Controller, error) {
 	metricsPort, err := freePort()
 	if err != nil {
 		return nil, err
@@ -74,15 +85,15 @@ func Start(ctx context.Context, bin, kubeconfig, workDir string) (*Controller, e
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin,
+	args := append([]string{
 		"--kubeconfig", kubeconfig,
-		"--controllers", "analysis",
 		"--leader-elect=false",
 		"--metricsPort", strconv.Itoa(metricsPort),
 		"--healthzPort", strconv.Itoa(healthzPort),
 		"--loglevel", "info",
 		"--qps", "100", "--burst", "200",
-	)
+	}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = workDir
 	cmd.Env = append(os.Environ(), "POD_NAMESPACE="+Namespace, "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = logf, logf
