@@ -38,6 +38,10 @@ import (
 	"github.com/extmetrics/extmetrics/plugins/argo-rollouts/metricplugin"
 )
 
+// gateToken is the bearer token the gate requires (as --auth-token-file);
+// AnalysisTemplates send it from a Secret.
+const gateToken = "argo-to-gate-token"
+
 var rolloutGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "rollouts"}
 
 // rolloutCase is one Rollout in its own namespace.
@@ -123,7 +127,7 @@ func TestRolloutCanary(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	g, err := gate.New(gate.Options{Config: cfg, Timeout: 2 * time.Second})
+	g, err := gate.New(gate.Options{Config: cfg, Timeout: 2 * time.Second, AuthToken: gateToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +244,10 @@ func (tc rolloutCase) objects(gateURL string, pluginDown *devserver.Server) stri
 		provider = fmt.Sprintf(`web:
           url: %q
           jsonPath: "{$.value}"
-          timeoutSeconds: 5`, u)
+          timeoutSeconds: 5
+          headers:
+            - key: Authorization
+              value: "Bearer {{args.gate-token}}"`, u)
 	case tc.value == "":
 		provider = fmt.Sprintf(`plugin:
           %s:
@@ -251,6 +258,15 @@ func (tc rolloutCase) objects(gateURL string, pluginDown *devserver.Server) stri
 		provider = fmt.Sprintf(`plugin:
           %s:
             query: "{{args.namespace}}/checkout_error_rate?labelSelector=app%%3Dweb"`, metricplugin.PluginName)
+	}
+	gateArgs := ""
+	if tc.provider == "web" {
+		// The gate's bearer token (--auth-token-file), from a Secret of the
+		// namespace: Argo resolves secretKeyRef arguments itself.
+		gateArgs = `
+    - name: gate-token
+      valueFrom:
+        secretKeyRef: {name: extmetrics-gate, key: token}`
 	}
 	out := fmt.Sprintf(`apiVersion: v1
 kind: Namespace
@@ -264,7 +280,7 @@ metadata:
   namespace: %[1]s
 spec:
   args:
-    - name: namespace
+    - name: namespace%[3]s
   metrics:
     - name: error-rate
       interval: 2s
@@ -274,7 +290,18 @@ spec:
       successCondition: result <= 1
       provider:
         %[2]s
-`, tc.name, provider)
+`, tc.name, provider, gateArgs)
+	if tc.provider == "web" {
+		out += fmt.Sprintf(`---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: extmetrics-gate
+  namespace: %s
+stringData:
+  token: %s
+`, tc.name, gateToken)
+	}
 	if tc.provider == "plugin" && tc.value == "" {
 		out += fmt.Sprintf(`---
 apiVersion: v1
