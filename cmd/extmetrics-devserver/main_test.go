@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -41,7 +42,8 @@ func TestStandaloneBinary(t *testing.T) {
 		cancel()
 	}
 	err := exec.Command(bin, "--no-such-flag").Run()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 		t.Errorf("bad flag: %v, want exit 2", err)
 	}
 }

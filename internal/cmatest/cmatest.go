@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -209,9 +210,7 @@ func build(ln net.Listener, certFile, keyFile string, prov *StaticProvider, opts
 
 func openAPIDefinitions(ref openapicommon.ReferenceCallback) map[string]openapicommon.OpenAPIDefinition {
 	defs := generatedcore.GetOpenAPIDefinitions(ref)
-	for k, v := range generatedexternal.GetOpenAPIDefinitions(ref) {
-		defs[k] = v
-	}
+	maps.Copy(defs, generatedexternal.GetOpenAPIDefinitions(ref))
 	return defs
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -96,7 +95,7 @@ func (tg target) do(t *testing.T, method, path string, auth authMode) answer {
 
 func (tg target) doAccept(t *testing.T, method, path string, auth authMode, accept string) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, tg.url+path, nil)
+	req, err := http.NewRequest(method, tg.url+path, http.NoBody)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,5 +214,3 @@ func checkTimestamps(t *testing.T, who string, ts []string) {
 		}
 	}
 }
-
-func sortedCopy(s []string) []string { return slices.Sorted(slices.Values(s)) }

@@ -72,7 +72,7 @@ func (h *Histogram) Merge(o *Histogram) {
 	if o.n == 0 {
 		return
 	}
-	for i, c := range o.counts {
+	for i, c := range &o.counts {
 		h.counts[i] += c
 	}
 	h.n += o.n
@@ -121,7 +121,7 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 		rank = 1
 	}
 	var seen uint64
-	for i, c := range h.counts {
+	for i, c := range &h.counts {
 		seen += c
 		if seen >= rank {
 			return time.Duration(min(max(bucketHigh(i), h.min), h.max))

@@ -265,7 +265,7 @@ func (w *Walker) Scalar(n *yaml.Node, p *field.Path, want string, tags ...string
 	}
 	hint := ""
 	if want == "a string" && (n.ShortTag() == "!!int" || n.ShortTag() == "!!float" || n.ShortTag() == "!!bool") {
-		hint = fmt.Sprintf(" (quote it: \"%s\")", n.Value)
+		hint = fmt.Sprintf(" (quote it: %q)", n.Value)
 	}
 	w.Invalid(n, p, "want %s, got %s%s", want, Describe(n), hint)
 	return nil, false

@@ -398,7 +398,8 @@ func readSide(ctx context.Context, q Querier, text string, st Staleness, now tim
 	if newest, age, ok := res.Newest(now); ok {
 		s.newest, s.age = newest, age
 	}
-	if bound := st.Bound(); bound > 0 && !hasOwnMaxAge(text) {
+	if bound := st.Bound(); bound > 0 && !hasOwnMaxAge(text) && provider.CheckMaxAge(res, bound, now, "") != nil {
+		// The hint is worded only for data that is stale.
 		if err := provider.CheckMaxAge(res, bound, now, st.hint()); err != nil {
 			s.kind, s.msg, s.err = provider.ErrorKind(err), err.Error(), err
 			if s.kind == "" {
@@ -418,13 +419,13 @@ func hasOwnMaxAge(q string) bool {
 
 // safeQuery turns a panicking Querier into an error: a check never crashes
 // the run and never passes by accident.
-func safeQuery(ctx context.Context, q Querier, query string) (res *provider.Result, err error) {
+func safeQuery(ctx context.Context, q Querier, text string) (res *provider.Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			res, err = nil, fmt.Errorf("query panicked: %v", p)
 		}
 	}()
-	return q.Query(ctx, query)
+	return q.Query(ctx, text)
 }
 
 func clonef(p *float64) *float64 {

@@ -86,6 +86,7 @@ type Engine struct {
 	observer Observer
 	maxAge   time.Duration
 	strict   bool
+	now      func() time.Time // e.clock.Now, bound once
 }
 
 // New returns an engine.
@@ -95,6 +96,7 @@ func New(opts Options) *Engine {
 	if e.clock == nil {
 		e.clock = clock.RealClock{}
 	}
+	e.now = e.clock.Now
 	return e
 }
 
@@ -107,9 +109,10 @@ type canaryRun struct {
 }
 
 type metricRun struct {
-	check *flagger.Check
-	q     Querier
-	res   *MetricResult
+	check  *flagger.Check
+	q      Querier
+	res    *MetricResult
+	bounds Bounds // MetricBounds(check.Metric), read-only
 }
 
 // prepare builds plans and providers; every problem found is returned
@@ -191,7 +194,7 @@ func (e *Engine) prepare(canaries []*flagger.Resolved, once bool) ([]*canaryRun,
 				FlaggerCompat: flagger.CompatTexts(ch.Compat),
 			}
 			cr.res.Metrics[i].FlaggerCompatNotes = append([]flagger.CompatNote(nil), ch.Compat...)
-			cr.metrics = append(cr.metrics, &metricRun{check: ch, q: q, res: &cr.res.Metrics[i]})
+			cr.metrics = append(cr.metrics, &metricRun{check: ch, q: q, res: &cr.res.Metrics[i], bounds: b})
 		}
 		runs = append(runs, cr)
 	}
@@ -417,7 +420,7 @@ func (e *Engine) runChecks(ctx context.Context, cr *canaryRun, step, run, weight
 // with FlaggerCompatStrict a check whose query Flagger treats differently
 // fails without running.
 func (e *Engine) runCheck(ctx context.Context, m *metricRun, step, run, weight int, stale Staleness) Check {
-	b := MetricBounds(m.check.Metric)
+	b := &m.bounds
 	c := Check{
 		Metric: m.check.Metric.Name,
 		Step:   step,
@@ -433,7 +436,7 @@ func (e *Engine) runCheck(ctx context.Context, m *metricRun, step, run, weight i
 		c.Message = "not run (--flagger-compat=strict): Flagger would differ: " + flagger.JoinCompat(m.check.Compat)
 		return c
 	}
-	r := RunCheck(ctx, m.q, CheckSpec{Query: m.check.Query, Bounds: &b, Staleness: stale, Now: e.clock.Now})
+	r := RunCheck(ctx, m.q, CheckSpec{Query: m.check.Query, Bounds: b, Staleness: stale, Now: e.now})
 	c.Matched, c.Latency, c.Newest, c.Age = r.Matched, r.Latency, r.Newest, r.Age
 	c.HasValue, c.Value = r.HasValue, r.Value
 	c.Passed, c.ErrorKind, c.Message = r.Passed(), r.ErrorKind, r.Message

@@ -13,6 +13,7 @@ import (
 // Verdict is the final state of one canary analysis.
 type Verdict string
 
+// Verdicts of a canary analysis.
 const (
 	Succeeded Verdict = "Succeeded"
 	Failed    Verdict = "Failed"
@@ -106,6 +107,7 @@ type Report struct {
 // EventType says what an Event reports.
 type EventType string
 
+// Event types.
 const (
 	EventStarted EventType = "started" // a canary's analysis began
 	EventCheck   EventType = "check"   // one check ran (Check is set)

@@ -66,13 +66,13 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request, rest string)
 	switch {
 	case len(parts) == 1 && parts[0] == "state":
 		if !isRead(r.Method) {
-			return methodNotAllowed(w, r, "GET, HEAD"), who
+			return methodNotAllowed(w, "GET, HEAD"), who
 		}
 		body, err := json.Marshal(s.store.Snapshot())
 		if err != nil {
 			return writeStatus(w, statusForCode(http.StatusInternalServerError, "Internal error occurred: encode state: "+err.Error())), who
 		}
-		return writeJSON(w, http.StatusOK, append(body, '\n')), who
+		return writeJSON(w, append(body, '\n')), who
 	case parts[0] == "faults" && len(parts) <= 2:
 		metric := ""
 		if len(parts) == 2 {
@@ -95,7 +95,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request, rest string)
 func (s *Server) adminFault(w http.ResponseWriter, r *http.Request, metric string) int {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		return writeJSON(w, http.StatusOK, mustJSON(s.store.Fault(metric)))
+		return writeJSON(w, mustJSON(s.store.Fault(metric)))
 	case http.MethodPut:
 		var f scenario.Fault
 		if code, ok := decodeBody(w, r, &f, true); !ok {
@@ -107,13 +107,13 @@ func (s *Server) adminFault(w http.ResponseWriter, r *http.Request, metric strin
 		}
 		s.store.SetFault(metric, f)
 		s.log.Info("fault set through the admin API", "metric", metric, "fault", f)
-		return writeJSON(w, http.StatusOK, mustJSON(f))
+		return writeJSON(w, mustJSON(f))
 	case http.MethodDelete:
 		s.store.SetFault(metric, scenario.Fault{})
 		s.log.Info("fault cleared through the admin API", "metric", metric)
 		return writeStatus(w, metav1.Status{Status: metav1.StatusSuccess, Code: http.StatusOK, Message: "fault cleared"})
 	}
-	return methodNotAllowed(w, r, "GET, HEAD, PUT, DELETE")
+	return methodNotAllowed(w, "GET, HEAD, PUT, DELETE")
 }
 
 func (s *Server) adminSeries(w http.ResponseWriter, r *http.Request, ns, metric string) int {
@@ -138,7 +138,7 @@ func (s *Server) adminSeries(w http.ResponseWriter, r *http.Request, ns, metric 
 		if lbls == nil {
 			lbls = map[string]string{}
 		}
-		return writeJSON(w, http.StatusOK, mustJSON(seriesReply{Namespace: ns, Metric: metric, Labels: lbls, Value: value}))
+		return writeJSON(w, mustJSON(seriesReply{Namespace: ns, Metric: metric, Labels: lbls, Value: value}))
 	case http.MethodDelete:
 		var b seriesBody
 		if code, ok := decodeBody(w, r, &b, false); !ok {
@@ -154,7 +154,7 @@ func (s *Server) adminSeries(w http.ResponseWriter, r *http.Request, ns, metric 
 		s.log.Info("series deleted through the admin API", "namespace", ns, "metric", metric, "labels", b.Labels)
 		return writeStatus(w, metav1.Status{Status: metav1.StatusSuccess, Code: http.StatusOK, Message: "series deleted"})
 	}
-	return methodNotAllowed(w, r, "PUT, DELETE")
+	return methodNotAllowed(w, "PUT, DELETE")
 }
 
 // rawValue turns the JSON value (a number or a string) into the string the

@@ -69,7 +69,7 @@ func BenchmarkListHTTP2(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req, _ := http.NewRequest("GET", u, nil)
+			req, _ := http.NewRequest("GET", u, http.NoBody)
 			req.Header.Set("Authorization", "Bearer "+devservertest.Token)
 			resp, err := c.Do(req)
 			if err != nil {

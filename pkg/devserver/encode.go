@@ -59,7 +59,8 @@ func (e *encoder) appendListHead() { e.buf = append(e.buf, listHead...) }
 func (e *encoder) appendListTail() { e.buf = append(e.buf, "]}\n"...) }
 
 func (e *encoder) appendItem(it item) {
-	b := append(e.buf, `{"metricName":`...)
+	b := e.buf
+	b = append(b, `{"metricName":`...)
 	b = appendJSONString(b, it.name)
 	b = append(b, `,"metricLabels":`...)
 	if it.nullLabel {

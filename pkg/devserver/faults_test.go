@@ -77,7 +77,7 @@ func TestFaultProbabilitySeeded(t *testing.T) {
 		c := devservertest.HTTPClient(s)
 		defer c.CloseIdleConnections()
 		for range 200 {
-			req, _ := http.NewRequest("GET", s.URL()+listPath, nil)
+			req, _ := http.NewRequest("GET", s.URL()+listPath, http.NoBody)
 			req.Header.Set("Authorization", "Bearer "+devservertest.Token)
 			resp, err := c.Do(req)
 			if err != nil {
@@ -119,7 +119,7 @@ func TestFaultLatency(t *testing.T) {
 	s.SetFault("http_requests", scenario.Fault{Latency: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL()+listPath, nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL()+listPath, http.NoBody)
 	req.Header.Set("Authorization", "Bearer "+devservertest.Token)
 	_, err := devservertest.HTTPClient(s).Do(req)
 	if !errors.Is(err, context.DeadlineExceeded) {
@@ -131,7 +131,7 @@ func TestFaultLatency(t *testing.T) {
 		s.Close()
 	}()
 	closeStart := time.Now()
-	req, _ = http.NewRequest("GET", s.URL()+listPath, nil)
+	req, _ = http.NewRequest("GET", s.URL()+listPath, http.NoBody)
 	req.Header.Set("Authorization", "Bearer "+devservertest.Token)
 	if resp, err := devservertest.HTTPClient(s).Do(req); err == nil {
 		resp.Body.Close()
@@ -167,7 +167,7 @@ func TestFaultReset(t *testing.T) {
 		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{}, // HTTP/1.1 only
 	}, Timeout: 30 * time.Second}
 	for name, c := range map[string]*http.Client{"http/1.1": h1, "h2": devservertest.HTTPClient(s)} {
-		req, _ := http.NewRequest("GET", s.URL()+listPath, nil)
+		req, _ := http.NewRequest("GET", s.URL()+listPath, http.NoBody)
 		req.Header.Set("Authorization", "Bearer "+devservertest.Token)
 		resp, err := c.Do(req)
 		if err == nil {

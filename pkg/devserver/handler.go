@@ -2,6 +2,7 @@ package devserver
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -100,7 +101,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	code := 0
 	defer func() {
 		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler { // connection reset fault on HTTP/2
+			if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) { // connection reset fault on HTTP/2
 				s.finish(r, kind, codeReset, who, start)
 				panic(p)
 			}
@@ -129,14 +130,14 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) (kind string, cod
 	switch path {
 	case "/healthz", "/readyz", "/livez":
 		if !isRead(r.Method) {
-			return kindHealth, methodNotAllowed(w, r, "GET, HEAD"), ""
+			return kindHealth, methodNotAllowed(w, "GET, HEAD"), ""
 		}
 		return kindHealth, writeText(w, "ok"), ""
 	case "/version", "/version/":
 		if !isRead(r.Method) {
-			return kindDiscovery, methodNotAllowed(w, r, "GET, HEAD"), ""
+			return kindDiscovery, methodNotAllowed(w, "GET, HEAD"), ""
 		}
-		return kindDiscovery, writeJSON(w, http.StatusOK, versionBody), ""
+		return kindDiscovery, writeJSON(w, versionBody), ""
 	}
 
 	if strings.HasPrefix(path, adminPrefix) {
@@ -151,7 +152,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) (kind string, cod
 	}
 	who = id.name
 	if !isRead(r.Method) {
-		return kindFor(path), methodNotAllowed(w, r, "GET, HEAD"), who
+		return kindFor(path), methodNotAllowed(w, "GET, HEAD"), who
 	}
 
 	if rest, ok := strings.CutPrefix(path, namespacesPath); ok {
@@ -165,13 +166,13 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) (kind string, cod
 	}
 	switch strings.TrimSuffix(path, "/") {
 	case apisPrefix:
-		return kindDiscovery, writeJSON(w, http.StatusOK, groupListBody), who
+		return kindDiscovery, writeJSON(w, groupListBody), who
 	case groupPath:
-		return kindDiscovery, writeJSON(w, http.StatusOK, groupBody), who
+		return kindDiscovery, writeJSON(w, groupBody), who
 	case versionPath:
 		return kindDiscovery, s.serveResources(w), who
 	case "/api":
-		return kindDiscovery, writeJSON(w, http.StatusOK, apiVersionsBody), who
+		return kindDiscovery, writeJSON(w, apiVersionsBody), who
 	case "/metrics":
 		s.metrics.handler.ServeHTTP(w, r)
 		return kindMetrics, http.StatusOK, who
@@ -193,7 +194,7 @@ func kindFor(path string) string {
 
 func isRead(method string) bool { return method == http.MethodGet || method == http.MethodHead }
 
-func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) int {
+func methodNotAllowed(w http.ResponseWriter, allow string) int {
 	w.Header()["Allow"] = []string{allow}
 	return writeStatus(w, statusMethodNotAllowed())
 }
@@ -207,14 +208,14 @@ func writeText(w http.ResponseWriter, body string) int {
 	return http.StatusOK
 }
 
-func writeJSON(w http.ResponseWriter, code int, body []byte) int {
+func writeJSON(w http.ResponseWriter, body []byte) int {
 	h := w.Header()
 	h["Content-Type"] = contentTypeJSON
 	h["X-Content-Type-Options"] = noSniff
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
-	w.WriteHeader(code)
+	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
-	return code
+	return http.StatusOK
 }
 
 // serveResources answers the APIResourceList: one namespaced resource per
@@ -235,7 +236,7 @@ func (s *Server) serveResources(w http.ResponseWriter) int {
 			Verbs:      metav1.Verbs{"get"},
 		})
 	}
-	return writeJSON(w, http.StatusOK, mustJSON(list))
+	return writeJSON(w, mustJSON(list))
 }
 
 // metricName is the one name rule per profile: names compare exactly,

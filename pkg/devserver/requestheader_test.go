@@ -47,7 +47,7 @@ func asProxy(t *testing.T, s *devserver.Server, cert *tls.Certificate, token, us
 
 func asProxyPath(t *testing.T, c *http.Client, url, token, user string, groups ...string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
+	req, _ := http.NewRequest("GET", url, http.NoBody)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

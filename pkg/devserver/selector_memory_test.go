@@ -36,7 +36,7 @@ func TestDistinctLargeSelectorsKeepMemoryBounded(t *testing.T) {
 	}
 	client := devservertest.HTTPClient(s)
 	get := func(sel string) int {
-		req, _ := http.NewRequest(http.MethodGet, s.URL()+"/apis/external.metrics.k8s.io/v1beta1/namespaces/default/m?labelSelector="+url.QueryEscape(sel), nil)
+		req, _ := http.NewRequest(http.MethodGet, s.URL()+"/apis/external.metrics.k8s.io/v1beta1/namespaces/default/m?labelSelector="+url.QueryEscape(sel), http.NoBody)
 		req.Header.Set("Authorization", "Bearer "+devservertest.Token)
 		resp, err := client.Do(req)
 		if err != nil {

@@ -65,7 +65,7 @@ func TestReloadOnFileChange(t *testing.T) {
 				return
 			default:
 			}
-			req, _ := http.NewRequest("GET", s.URL()+nsPath+"default/m", nil)
+			req, _ := http.NewRequest("GET", s.URL()+nsPath+"default/m", http.NoBody)
 			req.Header.Set("Authorization", "Bearer "+devservertest.Token)
 			resp, err := c.Do(req)
 			if err != nil || resp.StatusCode != 200 {
@@ -230,7 +230,7 @@ func TestMTLS(t *testing.T) {
 
 	clientCert := makeClientCert(t, ca)
 	withCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.CAPool(), Certificates: []tls.Certificate{clientCert}}}, Timeout: 30 * time.Second}
-	req, _ := http.NewRequest("GET", s.URL()+listPath, nil)
+	req, _ := http.NewRequest("GET", s.URL()+listPath, http.NoBody)
 	req.Header.Set("Authorization", "Bearer "+devservertest.Token)
 	resp, err := withCert.Do(req)
 	if err != nil {
@@ -283,7 +283,7 @@ func TestInsecureHTTP(t *testing.T) {
 	if !strings.HasPrefix(s.URL(), "http://") || s.CAPEM() != nil {
 		t.Fatalf("URL %s", s.URL())
 	}
-	req, _ := http.NewRequest("GET", s.URL()+listPath, nil)
+	req, _ := http.NewRequest("GET", s.URL()+listPath, http.NoBody)
 	req.Header.Set("Authorization", "Bearer "+devservertest.Token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -1,6 +1,7 @@
 package flagger
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -126,7 +127,8 @@ func TestResolveCanaryPartial(t *testing.T) {
 }
 
 func asError(err error, target **Error) bool {
-	e, ok := err.(*Error)
+	var e *Error
+	ok := errors.As(err, &e)
 	if ok {
 		*target = e
 	}

@@ -76,7 +76,8 @@ func Load(paths []string, opts Options) (*Set, error) {
 	for _, p := range paths {
 		s.AddPath(p)
 	}
-	return s, s.Err()
+	err := s.Err()
+	return s, err
 }
 
 // Err is every error recorded so far, joined (nil when none).

@@ -129,10 +129,13 @@ func knownParams(flagger bool) string {
 
 // setParam applies one key of the Flagger metadata (flagger) or of the
 // Argo query to req; ok is false for a key the endpoint does not take.
-// what names the key in errors ("metadata.min", "parameter address").
-func setParam(req *Request, flagger bool, k, v, what string) (ok bool, err error) {
+func setParam(req *Request, flagger bool, k, v string) (ok bool, err error) {
 	switch {
 	case k == "address" || k == "server" || k == "url":
+		what := "parameter " + k
+		if flagger {
+			what = "metadata." + k
+		}
 		return true, badRequest(what + ": " + rawAddressMsg)
 	case strings.HasPrefix(k, variablePrefix) && len(k) > len(variablePrefix):
 		if req.Variables == nil {
@@ -228,7 +231,7 @@ func flaggerRequest(p *FlaggerPayload) (Request, error) {
 	}
 	var unknown []string
 	for k, v := range p.Metadata {
-		ok, err := setParam(&req, true, k, v, "metadata."+k)
+		ok, err := setParam(&req, true, k, v)
 		if err != nil {
 			return req, err
 		}
@@ -283,7 +286,7 @@ func argoRequest(q url.Values) (Request, error) {
 		if len(vs) != 1 {
 			return req, badRequest(fmt.Sprintf("parameter %q given %d times", k, len(vs)))
 		}
-		ok, err := setParam(&req, false, k, vs[0], "parameter "+k)
+		ok, err := setParam(&req, false, k, vs[0])
 		if err != nil {
 			return req, err
 		}

@@ -389,7 +389,7 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 	stale := analysis.Staleness{MaxAge: g.maxAge, Interval: analysisInterval}
 	var outcomes outcomeSet // the canary's and the baseline's reads run concurrently
 	q := querierFunc(func(ctx context.Context, text string) (*provider.Result, error) {
-		pq, err := query.Parse(text)
+		pq, canonical, err := query.ParseCanonical(text)
 		if err != nil {
 			return p.Query(ctx, text) // the provider words grammar errors, without a request
 		}
@@ -397,7 +397,7 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 		if maxAge == 0 {
 			maxAge = stale.Bound()
 		}
-		r, o, err := g.cache.Do(ctx, identity+"\x00"+pq.String(),
+		r, o, err := g.cache.Do(ctx, identity+"\x00"+canonical,
 			func(v *provider.Result, now time.Time) bool { return fresh(v, maxAge, now) },
 			func(ctx context.Context) (*provider.Result, error) {
 				t0 := time.Now()
@@ -408,7 +408,7 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 		outcomes.add(o)
 		g.metrics.cache(o)
 		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return nil, &provider.Error{Kind: provider.ErrUnavailable, Op: "query", Query: pq.String(), Message: "the caller went away: " + err.Error()}
+			return nil, &provider.Error{Kind: provider.ErrUnavailable, Op: "query", Query: canonical, Message: "the caller went away: " + err.Error()}
 		}
 		return r, err
 	})

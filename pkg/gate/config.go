@@ -113,7 +113,8 @@ func ParseConfig(b []byte) (*Config, error) {
 		}
 		cfg.Providers = append(cfg.Providers, p)
 	}
-	return cfg, cfg.Validate()
+	err = cfg.Validate()
+	return cfg, err
 }
 
 func strictJSON(b []byte, v any) error {

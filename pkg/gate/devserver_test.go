@@ -24,10 +24,9 @@ const teamAToken = "team-a-secret-token"
 // fixture is a devserver of one profile and a gate with named providers
 // and objects pointing at it.
 type fixture struct {
-	s   *devserver.Server
-	g   *testGate
-	ok  string // a metric with value 1.5 (1500m)
-	mdd string // the metric name the profile serves for "requests"
+	s  *devserver.Server
+	g  *testGate
+	ok string // a metric with value 1.5 (1500m)
 }
 
 func newFixture(t *testing.T, profile string, ttl time.Duration) *fixture {

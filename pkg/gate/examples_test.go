@@ -52,7 +52,11 @@ func TestExamples(t *testing.T) {
 	}
 	secret := readExample(t, "secret.yaml")
 	secret = strings.Replace(secret, "replace-with-a-token-the-cluster-agent-accepts", devservertest.Token, 1)
-	secret = secret[:strings.Index(secret, "    -----BEGIN")] + indent(string(dca.CAPEM()), "    ") + "\n"
+	before, _, ok := strings.Cut(secret, "    -----BEGIN")
+	if !ok {
+		t.Fatal("examples/gate/secret.yaml: no CA to replace")
+	}
+	secret = before + indent(string(dca.CAPEM()), "    ") + "\n"
 	files := map[string]string{
 		"metric-templates.yaml": strings.ReplaceAll(readExample(t, "metric-templates.yaml"), dcaAddr, dca.URL()),
 		"secret.yaml":           secret,

@@ -252,6 +252,8 @@ func (g *Gate) Serve(ctx context.Context, ln net.Listener, opts ServeOptions) er
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
-	<-errc
+	if serveErr := <-errc; err == nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		err = serveErr // Serve ends with ErrServerClosed once Shutdown ran
+	}
 	return err
 }

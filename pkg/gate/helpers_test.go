@@ -138,7 +138,7 @@ var listLine = regexp.MustCompile(`(?m)^extmetrics_devserver_requests_total\{([^
 // answered, read from its own /metrics.
 func upstreamCount(t testing.TB, s *devserver.Server) int {
 	t.Helper()
-	req, _ := http.NewRequest("GET", s.URL()+"/metrics", nil)
+	req, _ := http.NewRequest("GET", s.URL()+"/metrics", http.NoBody)
 	req.Header.Set("Authorization", "Bearer "+devservertest.Token)
 	resp, err := devservertest.HTTPClient(s).Do(req)
 	if err != nil {
@@ -169,8 +169,6 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	}
 	return c, err
 }
-
-func f(v float64) *float64 { return &v }
 
 func fmtf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
 

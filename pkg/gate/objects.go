@@ -24,7 +24,7 @@ var ErrNotFound = errors.New("not found")
 // not watch (--namespaces).
 var ErrNotWatched = errors.New("namespace not watched")
 
-// ProviderTypeAnnotation, set to "externalmetrics" on a MetricTemplate,
+// ProviderTypeAnnotation set to "externalmetrics" on a MetricTemplate,
 // makes the gate run it as an externalmetrics template whatever its
 // spec.provider.type. Flagger v1.36's CRD refuses type "externalmetrics"
 // (its enum predates it); a template only ever referenced from a gate

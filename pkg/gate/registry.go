@@ -57,7 +57,7 @@ type named struct {
 	err error // why the provider cannot be used (e.g. no cluster)
 }
 
-// ErrNoCluster: the gate runs without a cluster configuration.
+// ErrNoCluster means the gate runs without a cluster configuration.
 var ErrNoCluster = errors.New("no cluster configuration (no kubeconfig and not running in a pod)")
 
 // NewRegistry builds every named provider. cluster may be nil (no cluster):

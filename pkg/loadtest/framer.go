@@ -136,7 +136,9 @@ func (e *streamError) Error() string { return fmt.Sprintf("stream reset by the s
 // when not nil, receives the body. It returns the status and body length.
 func (fc *framerConn) do(i int, body *bytes.Buffer) (status, n int, err error) {
 	if fc.timeout > 0 {
-		fc.conn.SetDeadline(time.Now().Add(fc.timeout))
+		if err := fc.conn.SetDeadline(time.Now().Add(fc.timeout)); err != nil {
+			return 0, 0, err
+		}
 	}
 	if fc.stream == 0 {
 		fc.stream = 1
@@ -148,12 +150,12 @@ func (fc *framerConn) do(i int, body *bytes.Buffer) (status, n int, err error) {
 	}
 	id := fc.stream
 	fc.hbuf.Reset()
-	fc.henc.WriteField(hpack.HeaderField{Name: ":method", Value: "GET"})
-	fc.henc.WriteField(hpack.HeaderField{Name: ":scheme", Value: fc.scheme})
-	fc.henc.WriteField(hpack.HeaderField{Name: ":authority", Value: fc.authority})
-	fc.henc.WriteField(hpack.HeaderField{Name: ":path", Value: fc.paths[i]})
-	for _, h := range fc.headers {
-		fc.henc.WriteField(h)
+	fields := [...]hpack.HeaderField{{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: fc.scheme},
+		{Name: ":authority", Value: fc.authority}, {Name: ":path", Value: fc.paths[i]}}
+	for _, h := range append(fields[:], fc.headers...) {
+		if err := fc.henc.WriteField(h); err != nil {
+			return 0, 0, err
+		}
 	}
 	if err := fc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: fc.hbuf.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
 		return 0, 0, err
@@ -171,18 +173,24 @@ func (fc *framerConn) do(i int, body *bytes.Buffer) (status, n int, err error) {
 		switch f := f.(type) {
 		case *http2.SettingsFrame:
 			if !f.IsAck() {
-				f.ForeachSetting(func(s http2.Setting) error {
+				if err := f.ForeachSetting(func(s http2.Setting) error {
 					if s.ID == http2.SettingHeaderTableSize {
 						fc.henc.SetMaxDynamicTableSizeLimit(s.Val)
 					}
 					return nil
-				})
-				fc.fr.WriteSettingsAck()
+				}); err != nil {
+					return fc.status, n, err
+				}
+				if err := fc.fr.WriteSettingsAck(); err != nil {
+					return fc.status, n, err
+				}
 				flush = true
 			}
 		case *http2.PingFrame:
 			if !f.IsAck() {
-				fc.fr.WritePing(true, f.Data)
+				if err := fc.fr.WritePing(true, f.Data); err != nil {
+					return fc.status, n, err
+				}
 				flush = true
 			}
 		case *http2.GoAwayFrame:
@@ -230,7 +238,9 @@ func (fc *framerConn) do(i int, body *bytes.Buffer) (status, n int, err error) {
 			}
 			fc.unacked += f.Length
 			if fc.unacked >= framerConnBoost/2 {
-				fc.fr.WriteWindowUpdate(0, fc.unacked)
+				if err := fc.fr.WriteWindowUpdate(0, fc.unacked); err != nil {
+					return fc.status, n, err
+				}
 				fc.unacked = 0
 				flush = true
 			}

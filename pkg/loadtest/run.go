@@ -40,7 +40,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		header.Set("Authorization", "Bearer "+cfg.Token)
 	}
 	newReq := func(ctx context.Context, u string) (*http.Request, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, http.NoBody)
 		if err != nil {
 			return nil, err
 		}
@@ -176,7 +176,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.BytesReceived += w.bytes
 		res.Errors += w.transport
 		res.Requests += w.transport
-		for s, n := range w.status {
+		for s, n := range &w.status {
 			if n == 0 {
 				continue
 			}

@@ -150,7 +150,9 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Devserver, error) {
 	}
 	d := &Devserver{Token: token, dir: dir, CAFile: filepath.Join(dir, "ca.pem"), done: make(chan struct{}), stderr: &tailBuffer{max: 8 << 10}}
 	fail := func(err error) (*Devserver, error) {
-		d.Stop()
+		if serr := d.Stop(); serr != nil {
+			err = fmt.Errorf("%w (and stopping it: %v)", err, serr)
+		}
 		return nil, err
 	}
 	data, paths := generateScenario(cfg.Series, cfg.MetricNames, cfg.Namespace)
@@ -182,7 +184,7 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Devserver, error) {
 				sent = true
 			}
 		}
-		io.Copy(io.Discard, stdout) // keep draining after an over-long line
+		_, _ = io.Copy(io.Discard, stdout) // keep draining after an over-long line; its errors end with the process
 		d.err = d.cmd.Wait()
 		close(d.done)
 	}()
@@ -251,7 +253,7 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Devserver, error) {
 }
 
 func probeReady(ctx context.Context, c *http.Client, u, token string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, http.NoBody)
 	if err != nil {
 		return err
 	}
@@ -260,7 +262,7 @@ func probeReady(ctx context.Context, c *http.Client, u, token string) error {
 	if err != nil {
 		return errors.New(errorKind(err))
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // drained for reuse; the status decides
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("/readyz answered %s", resp.Status)

@@ -96,7 +96,7 @@ func (r *Result) Check(ctx context.Context, opts CheckOptions) ([]Status, error)
 			}
 		}
 		if st.Found && st.Reason == "" {
-			st.Reason = readiness(&st, d, opts)
+			st.Reason = readiness(&st, opts)
 		}
 
 		q, ok := queriers[d.Template]
@@ -183,7 +183,7 @@ func ReadDatadogMetricStatus(obj *unstructured.Unstructured) DatadogMetricStatus
 	return st
 }
 
-func readiness(st *Status, d *DatadogMetric, opts CheckOptions) string {
+func readiness(st *Status, opts CheckOptions) string {
 	switch {
 	case st.Valid == "False" && st.Error != "":
 		return "invalid query: " + st.Error

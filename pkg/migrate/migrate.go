@@ -359,7 +359,7 @@ func metricOf(c *flagger.Canary, err error) (int, string) {
 }
 
 func refused(skipped []Skipped) error {
-	errs := []error{fmt.Errorf("%d metric(s) %w (--skip-unsupported migrates the rest and lists these):", len(skipped), ErrRefused)}
+	errs := []error{fmt.Errorf("%d metric(s) %w (listed below; --skip-unsupported migrates the rest and lists them)", len(skipped), ErrRefused)}
 	for _, s := range skipped {
 		errs = append(errs, errors.New(s.String()))
 	}

@@ -221,7 +221,7 @@ func TestMigrateRefuses(t *testing.T) {
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		`7 metric(s) cannot be migrated faithfully (--skip-unsupported migrates the rest and lists these):`,
+		`7 metric(s) cannot be migrated faithfully (listed below; --skip-unsupported migrates the rest and lists them)`,
 		`r.yaml: document 6: Canary web/web: spec.analysis.metrics[0] (grouped): MetricTemplate web/grouped: it groups "by {...}"`,
 		`spec.analysis.metrics[1] (two): MetricTemplate web/two: a comma outside parentheses and braces makes it several queries`,
 		`spec.analysis.metrics[2] (vars): templateRef: MetricTemplate web/vars (r.yaml: document 3): spec.query: line 1, column 31: {{ variables.zone }}: no templateVariables key "zone"`,

@@ -101,7 +101,7 @@ func (p *Provider) post(ctx context.Context, path string, in, out any) error {
 	req.Header["User-Agent"] = p.userAgent
 	resp, err := p.client.Do(req)
 	if err != nil {
-		kind, msg := transportError(err, p.timeout, p.redactor())
+		msg, kind := transportError(err, p.timeout, p.redactor())
 		return &Error{Kind: kind, Op: "access", Message: msg, Err: unwrapURLError(err)}
 	}
 	defer resp.Body.Close()

@@ -80,8 +80,7 @@ func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Op)
 	if e.Query != "" {
-		b.WriteString(" ")
-		b.WriteString(fmt.Sprintf("%q", e.Query))
+		fmt.Fprintf(&b, " %q", e.Query)
 	}
 	b.WriteString(": ")
 	e.writeDetail(&b)
@@ -156,7 +155,7 @@ func snippet(b []byte, n int) string {
 	s := string(b)
 	if len(s) > n {
 		s = s[:n]
-		for !utf8.ValidString(s) && len(s) > 0 {
+		for !utf8.ValidString(s) && s != "" {
 			s = s[:len(s)-1]
 		}
 		s += "…"
@@ -220,7 +219,7 @@ func statusError(code int, header http.Header, body []byte, r redactor) (kind er
 const tlsHint = "give the server's CA as ca.crt/--ca-file, or set insecureSkipVerify"
 
 // transportError classifies an error from the HTTP client (no response).
-func transportError(err error, timeout time.Duration, r redactor) (kind error, msg string) {
+func transportError(err error, timeout time.Duration, r redactor) (msg string, kind error) {
 	var tfe *tokenFileError
 	var uae x509.UnknownAuthorityError
 	var hoe x509.HostnameError
@@ -228,15 +227,15 @@ func transportError(err error, timeout time.Duration, r redactor) (kind error, m
 	var cve *tls.CertificateVerificationError
 	switch {
 	case errors.As(err, &tfe):
-		return ErrUnauthorized, r.redact(tfe.Error())
+		return r.redact(tfe.Error()), ErrUnauthorized
 	case errors.Is(err, context.DeadlineExceeded):
-		return ErrUnavailable, fmt.Sprintf("timed out after %s: %s", timeout, r.redact(rootMessage(err)))
+		return fmt.Sprintf("timed out after %s: %s", timeout, r.redact(rootMessage(err))), ErrUnavailable
 	case errors.Is(err, context.Canceled):
-		return ErrUnavailable, "canceled: " + r.redact(rootMessage(err))
+		return "canceled: " + r.redact(rootMessage(err)), ErrUnavailable
 	case errors.As(err, &uae), errors.As(err, &hoe), errors.As(err, &cie), errors.As(err, &cve):
-		return ErrUnavailable, "TLS verification failed (" + tlsHint + "): " + r.redact(rootMessage(err))
+		return "TLS verification failed (" + tlsHint + "): " + r.redact(rootMessage(err)), ErrUnavailable
 	default:
-		return ErrUnavailable, "request failed: " + r.redact(rootMessage(err))
+		return "request failed: " + r.redact(rootMessage(err)), ErrUnavailable
 	}
 }
 

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -32,7 +33,7 @@ func FuzzStatusError(f *testing.F) {
 		kind, msg, cause := statusError(code, h, body, r)
 		n := 0
 		for _, k := range kinds {
-			if kind == k.err {
+			if errors.Is(kind, k.err) {
 				n++
 			}
 		}

@@ -351,18 +351,21 @@ type parsedQuery struct {
 	path      string // /apis/external.metrics.k8s.io/v1beta1/namespaces/<ns>/<metric>[?labelSelector=...]
 }
 
-// parseQuery parses text (query.Parse remembers accepted queries) and
-// derives its canonical form and request path.
-func parseQuery(text string) (*parsedQuery, error) {
-	q, err := query.Parse(text)
+// parseQuery parses text (query.ParseCanonical remembers accepted queries
+// and their canonical form) and derives the request path.
+func parseQuery(text string) (parsedQuery, error) {
+	q, canonical, err := query.ParseCanonical(text)
 	if err != nil {
-		return nil, err
+		return parsedQuery{}, err
 	}
-	path := "/apis/" + GroupVersion + "/namespaces/" + url.PathEscape(q.Namespace) + "/" + url.PathEscape(q.Metric)
-	if q.Selector != "" {
-		path += "?labelSelector=" + url.QueryEscape(q.Selector)
+	const prefix = "/apis/" + GroupVersion + "/namespaces/"
+	var path string
+	if q.Selector == "" {
+		path = prefix + url.PathEscape(q.Namespace) + "/" + url.PathEscape(q.Metric)
+	} else {
+		path = prefix + url.PathEscape(q.Namespace) + "/" + url.PathEscape(q.Metric) + "?labelSelector=" + url.QueryEscape(q.Selector)
 	}
-	return &parsedQuery{q: q, canonical: q.String(), path: path}, nil
+	return parsedQuery{q: q, canonical: canonical, path: path}, nil
 }
 
 // get performs one GET (with retries) within the provider's timeout and
@@ -374,7 +377,7 @@ func (p *Provider) get(ctx context.Context, op, canonical, u string, st *attempt
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	ctx = withStats(ctx, st)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, http.NoBody)
 	if err != nil {
 		return nil, &Error{Kind: ErrInvalidQuery, Op: op, Query: canonical, Message: "building request: " + p.redactor().redact(err.Error()), Err: err}
 	}
@@ -382,7 +385,7 @@ func (p *Provider) get(ctx context.Context, op, canonical, u string, st *attempt
 	req.Header["User-Agent"] = p.userAgent
 	resp, err := p.client.Do(req)
 	if err != nil {
-		kind, msg := transportError(err, p.timeout, p.redactor())
+		msg, kind := transportError(err, p.timeout, p.redactor())
 		if p.info.TLS.InsecureIgnored {
 			// insecureSkipVerify is already set; it loses to the given CA.
 			msg = strings.Replace(msg, tlsHint, "the given CA does not verify this server; insecureSkipVerify is set but ignored because a CA was given: give the server's CA, or drop the CA to skip verification", 1)
@@ -425,8 +428,8 @@ func (p *Provider) get(ctx context.Context, op, canonical, u string, st *attempt
 
 // httpsURL is base with https:// in place of http://.
 func httpsURL(base string) string {
-	if rest, ok := strings.CutPrefix(base, "http://"); ok {
-		return "https://" + rest
+	if hostPort, ok := strings.CutPrefix(base, "http://"); ok {
+		return "https://" + hostPort
 	}
 	return base
 }

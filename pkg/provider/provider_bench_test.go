@@ -72,7 +72,7 @@ func BenchmarkRawHTTPGet(b *testing.B) {
 	c := devservertest.HTTPClient(s)
 	url := s.URL() + "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/requests?labelSelector=app%3Dweb"
 	get := func() {
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req, _ := http.NewRequest(http.MethodGet, url, http.NoBody)
 		req.Header.Set("Authorization", "Bearer "+devservertest.Token)
 		resp, err := c.Do(req)
 		if err != nil {
@@ -95,7 +95,7 @@ func BenchmarkRawHTTPGetDecode(b *testing.B) {
 	c := devservertest.HTTPClient(s)
 	url := s.URL() + "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/requests?labelSelector=app%3Dweb"
 	run(b, func() {
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req, _ := http.NewRequest(http.MethodGet, url, http.NoBody)
 		req.Header.Set("Authorization", "Bearer "+devservertest.Token)
 		resp, err := c.Do(req)
 		if err != nil {

@@ -236,7 +236,7 @@ func TestErrorsNeverContainTheToken(t *testing.T) {
 	const token = "sEcReT-t0ken.value_123"
 	echo := func(code int, asStatus bool) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			msg := fmt.Sprintf("request headers: Authorization: %s; raw token=%s; json {\"token\":\"%s\"} bare %s",
+			msg := fmt.Sprintf("request headers: Authorization: %s; raw token=%s; json {\"token\":%q} bare %s",
 				r.Header.Get("Authorization"), token, token, token)
 			if asStatus {
 				statusHandler(code, msg)(w, r)

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -82,29 +81,51 @@ func (e *Error) Unwrap() error { return ErrInvalid }
 //
 // Accepted queries are remembered (up to cacheSize distinct strings), since a
 // canary analysis runs the same few queries at every interval and validating
-// a selector costs microseconds; errors are not cached.
+// a selector costs microseconds; errors are not cached. A remembered query
+// costs a map lookup and no allocation.
 func Parse(s string) (Query, error) {
-	if v, ok := cache.Load(s); ok {
-		return v.(Query), nil
+	q, _, err := ParseCanonical(s)
+	return q, err
+}
+
+// ParseCanonical is Parse that also returns the query's canonical form
+// (Query.String), remembered with it.
+func ParseCanonical(s string) (Query, string, error) {
+	cache.RLock()
+	e, ok := cache.m[s]
+	cache.RUnlock()
+	if ok {
+		return e.q, e.canonical, nil
 	}
 	q, err := parse(s)
-	if err == nil && len(s) <= 1024 {
-		if cacheLen.Add(1) > cacheSize {
-			cache.Clear()
-			cacheLen.Store(1)
-		}
-		cache.Store(s, q)
+	if err != nil {
+		return q, "", err
 	}
-	return q, err
+	e = cacheEntry{q: q, canonical: q.String()}
+	if len(s) <= 1024 {
+		cache.Lock()
+		if len(cache.m) >= cacheSize {
+			clear(cache.m)
+		}
+		cache.m[s] = e
+		cache.Unlock()
+	}
+	return e.q, e.canonical, nil
 }
 
 // cacheSize bounds the number of remembered queries.
 const cacheSize = 4096
 
-var (
-	cache    sync.Map // string -> Query
-	cacheLen atomic.Int64
-)
+type cacheEntry struct {
+	q         Query
+	canonical string
+}
+
+// cache remembers accepted queries; cleared when full.
+var cache = struct {
+	sync.RWMutex
+	m map[string]cacheEntry
+}{m: make(map[string]cacheEntry)}
 
 func parse(s string) (Query, error) {
 	s = strings.TrimSpace(s)

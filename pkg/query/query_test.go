@@ -188,11 +188,14 @@ func TestCacheBoundedAndEquivalent(t *testing.T) {
 		if err != nil || q.Metric != fmt.Sprintf("m%d", i) || q.Selector != fmt.Sprintf("a=%d", i) {
 			t.Fatalf("Parse(%q) = %+v, %v", s, q, err)
 		}
-		if q2, _ := Parse(s); q2 != q {
-			t.Fatalf("cached %+v != %+v", q2, q)
+		if q2, c, _ := ParseCanonical(s); q2 != q || c != q.String() {
+			t.Fatalf("cached %+v %q != %+v %q", q2, c, q, q.String())
 		}
 	}
-	if n := cacheLen.Load(); n > cacheSize {
+	cache.RLock()
+	n := len(cache.m)
+	cache.RUnlock()
+	if n > cacheSize {
 		t.Fatalf("cache holds %d entries, bound %d", n, cacheSize)
 	}
 	// Errors are not cached, and still reported on the second call.

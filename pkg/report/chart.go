@@ -150,7 +150,7 @@ func buildChart(id string, canary *analysis.CanaryResult, m *analysis.MetricResu
 		}
 		lo, hi = lo-pad, hi+pad
 	}
-	ch.YTicks, lo, hi, _ = niceAxis(lo, hi, 5)
+	ch.YTicks, lo, hi = niceAxis(lo, hi, 5)
 	yOf := func(v float64) float64 {
 		v = math.Max(lo, math.Min(hi, v))
 		return ch.PlotB - (v-lo)/(hi-lo)*ch.PlotH
@@ -270,8 +270,8 @@ func buildChart(id string, canary *analysis.CanaryResult, m *analysis.MetricResu
 
 // niceAxis picks about n ticks at 1/2/2.5/5×10^k spacing covering [lo, hi]
 // and widens the domain to the outer ticks.
-func niceAxis(lo, hi float64, n int) (ticks []chartTick, nlo, nhi, step float64) {
-	step = niceStep((hi-lo)/float64(n), false)
+func niceAxis(lo, hi float64, n int) (ticks []chartTick, nlo, nhi float64) {
+	step := niceStep((hi-lo)/float64(n), false)
 	nlo = math.Floor(lo/step) * step
 	nhi = math.Ceil(hi/step) * step
 	if nhi == nlo {
@@ -291,7 +291,7 @@ func niceAxis(lo, hi float64, n int) (ticks []chartTick, nlo, nhi, step float64)
 		}
 		ticks = append(ticks, chartTick{Pos: v, Label: tickLabel(v, step, decimals)})
 	}
-	return ticks, nlo, nhi, step
+	return ticks, nlo, nhi
 }
 
 func tickLabel(v, step float64, decimals int) string {

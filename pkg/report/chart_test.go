@@ -23,7 +23,7 @@ func TestNiceAxis(t *testing.T) {
 		{0, 11, "0 2.5 5.0 7.5 10.0 12.5", 0, 12.5},
 		{1e6, 5e6, "1e+06 2e+06 3e+06 4e+06 5e+06", 1e6, 5e6},
 	} {
-		ticks, nlo, nhi, _ := niceAxis(tc.lo, tc.hi, 5)
+		ticks, nlo, nhi := niceAxis(tc.lo, tc.hi, 5)
 		var labels []string
 		for _, tk := range ticks {
 			labels = append(labels, tk.Label)

@@ -59,7 +59,7 @@ type xResult struct {
 	Data    string `xml:",chardata"`
 }
 
-var junitTimestamp = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$`)
+var junitTimestamp = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$`)
 
 func parseJUnit(t *testing.T, data []byte) xTestsuites {
 	t.Helper()

@@ -26,7 +26,7 @@ var csi = regexp.MustCompile(`^\x1b\[([0-9;]*)([A-Za-z])`)
 
 func (s *screen) feed(t *testing.T, out string) {
 	t.Helper()
-	for len(out) > 0 {
+	for out != "" {
 		if m := csi.FindStringSubmatch(out); m != nil {
 			switch m[2] {
 			case "A":

@@ -3,6 +3,7 @@ package scenario
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -29,10 +30,10 @@ type Fault struct {
 // MaxFaultDuration bounds every duration of a Fault.
 const MaxFaultDuration = time.Hour
 
-// faultKeys are the JSON / YAML keys of a Fault, in documentation order.
 // FaultKeys lists the JSON/YAML keys of a Fault.
 func FaultKeys() []string { return slices.Clone(faultKeys) }
 
+// faultKeys are the JSON / YAML keys of a Fault, in documentation order.
 var faultKeys = []string{"latency", "jitter", "status", "probability", "retryAfter", "reset", "malformed", "truncate", "staleBy"}
 
 // IsZero reports whether f injects nothing.
@@ -206,7 +207,8 @@ func jsonDuration(v json.RawMessage) (time.Duration, error) {
 }
 
 func cleanJSONError(err error) error {
-	if te, ok := err.(*json.UnmarshalTypeError); ok {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
 		return fmt.Errorf("want %s, got %s", te.Type, te.Value)
 	}
 	return err

@@ -481,20 +481,20 @@ func (p *parser) generator(n *yaml.Node, path *field.Path) (Generator, *yaml.Nod
 }
 
 // fieldNode finds the node a check() field ("over", "[2].after", "[1]") refers to.
-func fieldNode(n *yaml.Node, field string) *yaml.Node {
-	if field == "" {
+func fieldNode(n *yaml.Node, path string) *yaml.Node {
+	if path == "" {
 		return n
 	}
-	if field[0] == '[' {
-		end := strings.IndexByte(field, ']')
-		i, err := strconv.Atoi(field[1:max(end, 1)])
+	if path[0] == '[' {
+		end := strings.IndexByte(path, ']')
+		i, err := strconv.Atoi(path[1:max(end, 1)])
 		if end < 0 || err != nil || n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
 			return n
 		}
-		rest := strings.TrimPrefix(field[end+1:], ".")
+		rest := strings.TrimPrefix(path[end+1:], ".")
 		return fieldNode(n.Content[i], rest)
 	}
-	return keyNode(n, field)
+	return keyNode(n, path)
 }
 
 // required reads the named fields of a generator mapping, reporting missing ones.

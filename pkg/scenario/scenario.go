@@ -194,7 +194,7 @@ func validateLabel(k, v string) error {
 // cost a tenth of parsing a large scenario. Anything else is checked by
 // apimachinery, which also words the errors.
 func simpleLabelToken(s string) bool {
-	if len(s) == 0 || len(s) > 63 || !isAlnum(s[0]) || !isAlnum(s[len(s)-1]) {
+	if s == "" || len(s) > 63 || !isAlnum(s[0]) || !isAlnum(s[len(s)-1]) {
 		return false
 	}
 	for i := 1; i < len(s)-1; i++ {
@@ -208,7 +208,7 @@ func simpleLabelToken(s string) bool {
 // simpleDNSLabel reports whether s is 1 to 63 of a-z 0-9 and -, beginning
 // and ending with a letter or digit: a valid DNS-1123 label.
 func simpleDNSLabel(s string) bool {
-	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -53,7 +53,7 @@ func TestDevserverIdentityRules(t *testing.T) {
 	}
 
 	// Directly, without the front proxy's certificate, X-Remote-User is ignored.
-	req, _ := http.NewRequest(http.MethodGet, "https://"+a.s.Addr()+nsPath+"shop/orders_per_second", nil)
+	req, _ := http.NewRequest(http.MethodGet, "https://"+a.s.Addr()+nsPath+"shop/orders_per_second", http.NoBody)
 	req.Header.Set("X-Remote-User", harness.ViewerUser)
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsTrusting(c)}, Timeout: 20 * time.Second}
 	resp, err := hc.Do(req)

@@ -136,7 +136,7 @@ func TestAnalyzeStaleFailsByDefault(t *testing.T) {
 	}
 }
 
-var ageRE = regexp.MustCompile(`newest item is 1h0m[0-9]+s old`)
+var ageRE = regexp.MustCompile(`newest item is 1h0m\d+s old`)
 
 func readFile(t *testing.T, path string) string {
 	t.Helper()

@@ -36,7 +36,8 @@ func parse(t *testing.T, args ...string) (*Flags, *pflag.FlagSet, error) {
 	var f Flags
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	f.AddFlags(fs)
-	return &f, fs, fs.Parse(args)
+	err := fs.Parse(args)
+	return &f, fs, err
 }
 
 func writeFile(t *testing.T, name, content string) string {

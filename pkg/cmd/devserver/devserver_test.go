@@ -93,7 +93,7 @@ func get(t *testing.T, st *started, path, token string) (int, string) {
 	}
 	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	defer c.CloseIdleConnections()
-	req, _ := http.NewRequest("GET", st.url+path, nil)
+	req, _ := http.NewRequest("GET", st.url+path, http.NoBody)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -149,7 +149,11 @@ func (o *options) execute(cmd *cobra.Command, args []string) error {
 		if err != nil {
 			return classify(err)
 		}
-		defer srv.Stop()
+		defer func() {
+			if err := srv.Stop(); err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), "stopping the spawned devserver:", err)
+			}
+		}()
 		o.run.URLs, o.run.Token, o.run.CAFile, o.run.PID = srv.Paths, srv.Token, srv.CAFile, srv.PID
 	}
 	res, err := lt.Run(ctx, o.run)

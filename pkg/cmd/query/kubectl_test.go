@@ -1,10 +1,10 @@
 package query_test
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -22,11 +22,9 @@ func TestKubectlPlugin(t *testing.T) {
 	if err != nil {
 		t.Skip("kubectl not installed")
 	}
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		if gobin, err = exec.LookPath("go"); err != nil {
-			t.Skip("go tool not found")
-		}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not found")
 	}
 	e := start(t, devserver.Config{})
 	mustSet(t, e.s, "default", "requests", nil, "42")
@@ -43,7 +41,8 @@ func TestKubectlPlugin(t *testing.T) {
 		c := exec.Command(kubectl, args...)
 		out, err := c.CombinedOutput()
 		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
 			code = ee.ExitCode()
 		} else if err != nil {
 			t.Fatalf("kubectl %v: %v", args, err)

@@ -12,11 +12,11 @@ import (
 type Outcome int
 
 const (
-	// Miss: this caller ran fn (alone or as the leader of waiting callers).
+	// Miss means this caller ran fn (alone or as the leader of waiting callers).
 	Miss Outcome = iota
-	// Hit: the value came from the cache; fn did not run.
+	// Hit means the value came from the cache; fn did not run.
 	Hit
-	// Coalesced: another caller's fn, in flight, answered this one too.
+	// Coalesced means another caller's fn, in flight, answered this one too.
 	Coalesced
 )
 

@@ -83,7 +83,7 @@ func TestTTLAndErrors(t *testing.T) {
 	// Errors are not cached.
 	boom := errors.New("boom")
 	for i := 0; i < 2; i++ {
-		if _, out, err := c.Do(ctx, "e", nil, func(context.Context) (string, error) { runs++; return "", boom }); err != boom || out != Miss {
+		if _, out, err := c.Do(ctx, "e", nil, func(context.Context) (string, error) { runs++; return "", boom }); !errors.Is(err, boom) || out != Miss {
 			t.Fatal(out, err)
 		}
 	}

@@ -166,7 +166,7 @@ func stripSecret(obj any) (any, error) {
 }
 
 func (s *Source) watch(resource, ns string, inf cache.SharedIndexInformer, on func(obj any, deleted bool)) {
-	inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { s.event(resource, "add", obj); on(obj, false) },
 		UpdateFunc: func(_, obj any) { s.event(resource, "update", obj); on(obj, false) },
 		DeleteFunc: func(obj any) {
@@ -177,6 +177,9 @@ func (s *Source) watch(resource, ns string, inf cache.SharedIndexInformer, on fu
 			on(obj, true)
 		},
 	})
+	if err != nil { // only when the informer already stopped
+		s.log.Error("cannot watch", "resource", resource, "namespace", nsName(ns), "error", err.Error())
+	}
 	_ = inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
 		s.log.Warn("watch failed; retrying", "resource", resource, "namespace", nsName(ns), "error", err.Error())
 	})
@@ -229,7 +232,8 @@ func decode(u *unstructured.Unstructured) (*flagger.Set, error) {
 	}
 	set := flagger.NewSet(flagger.Options{})
 	set.Parse(u.GetKind()+" "+u.GetNamespace()+"/"+u.GetName(), b)
-	return set, set.Err()
+	err = set.Err()
+	return set, err
 }
 
 func (s *Source) onTemplate(obj any, deleted bool) {

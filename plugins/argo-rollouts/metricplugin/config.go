@@ -243,19 +243,20 @@ func decodeObject(raw json.RawMessage, where string, allowed []string) (map[stri
 		return nil, &ConfigError{Field: where, Msg: msg}
 	}
 	for k := range fields {
-		if !slices.Contains(allowed, k) {
-			field := k
-			if where != "" {
-				field = where + "." + k
-			}
-			hint := ""
-			for _, a := range allowed {
-				if strings.EqualFold(a, k) {
-					hint = fmt.Sprintf(" (did you mean %q?)", a)
-				}
-			}
-			return nil, &ConfigError{Field: field, Msg: "unknown key" + hint + "; allowed: " + strings.Join(allowed, ", ")}
+		if slices.Contains(allowed, k) {
+			continue
 		}
+		field := k
+		if where != "" {
+			field = where + "." + k
+		}
+		hint := ""
+		for _, a := range allowed {
+			if strings.EqualFold(a, k) {
+				hint = fmt.Sprintf(" (did you mean %q?)", a)
+			}
+		}
+		return nil, &ConfigError{Field: field, Msg: "unknown key" + hint + "; allowed: " + strings.Join(allowed, ", ")}
 	}
 	return fields, nil
 }

@@ -48,10 +48,10 @@ func repoRoot(t testing.TB) string {
 // (downloaded through the Go module proxy into the module cache).
 func flaggerCRDs(t testing.TB) string {
 	t.Helper()
-	cmd := exec.Command("go", "mod", "download", "-json", "github.com/fluxcd/flagger@v1.36.1")
-	cmd.Dir = t.TempDir() // outside any module: go.mod stays untouched
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GO111MODULE=on")
-	out, err := cmd.Output()
+	gomod := exec.Command("go", "mod", "download", "-json", "github.com/fluxcd/flagger@v1.36.1")
+	gomod.Dir = t.TempDir() // outside any module: go.mod stays untouched
+	gomod.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GO111MODULE=on")
+	out, err := gomod.Output()
 	if err != nil {
 		harness.Unavailable(t, fmt.Errorf("go mod download github.com/fluxcd/flagger@v1.36.1: %v", err))
 	}

@@ -250,7 +250,7 @@ func ensureEtcd(ctx context.Context, opts BinaryOptions) (string, string, error)
 		fmt.Fprintf(opts.Log, "harness: Debian's etcd-server: %v\nharness: building etcd %s from the module proxy instead\n", err, GoEtcdVersion)
 		bin, v, gerr := buildGoEtcd(ctx, opts)
 		if gerr != nil {
-			return "", "", fmt.Errorf("Debian's etcd-server: %v; building etcd %s: %w", err, GoEtcdVersion, gerr)
+			return "", "", fmt.Errorf("etcd-server from Debian: %v; building etcd %s: %w", err, GoEtcdVersion, gerr)
 		}
 		return bin, v, nil
 	}

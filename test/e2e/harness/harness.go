@@ -87,7 +87,7 @@ type Cluster struct {
 // kube-apiserver's /readyz says ok. Stop it with Stop. On error everything
 // started is stopped again and the error carries the tail of the logs.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
-	if err := opts.BinaryOptions.defaults(); err != nil {
+	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
 	if opts.StartTimeout <= 0 {
@@ -198,10 +198,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kube-apiserver: %w", err)
 	}
-	hc, err := c.httpClient(c.tokens[AdminUser])
-	if err != nil {
-		return err
-	}
+	hc := c.httpClient(c.tokens[AdminUser])
 	if err := waitHTTP(ctx, hc, c.url+"/readyz", c.apiSrv); err != nil {
 		return fmt.Errorf("kube-apiserver not ready: %w", err)
 	}
@@ -411,7 +408,7 @@ func (c *Cluster) logTails(n int) string {
 }
 
 // httpClient is an HTTP client for kube-apiserver sending token.
-func (c *Cluster) httpClient(token string) (*http.Client, error) {
+func (c *Cluster) httpClient(token string) *http.Client {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(c.ca.CertPEM)
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
@@ -419,7 +416,7 @@ func (c *Cluster) httpClient(token string) (*http.Client, error) {
 	if token != "" {
 		rt = bearerRT{token: token, next: tr}
 	}
-	return &http.Client{Transport: rt, Timeout: 10 * time.Second}, nil
+	return &http.Client{Transport: rt, Timeout: 10 * time.Second}
 }
 
 type bearerRT struct {
@@ -437,7 +434,7 @@ func (b bearerRT) RoundTrip(r *http.Request) (*http.Response, error) {
 func waitHTTP(ctx context.Context, hc *http.Client, url string, p *process) error {
 	var last string
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
 		resp, err := hc.Do(req)
 		if err == nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))

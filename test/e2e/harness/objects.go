@@ -158,16 +158,13 @@ spec:
 // waitProxied polls GET /apis/external.metrics.k8s.io/v1beta1 as the admin
 // until kube-apiserver proxies it to a backend that answers 200.
 func (c *Cluster) waitProxied(ctx context.Context, timeout time.Duration) error {
-	hc, err := c.httpClient(c.tokens[AdminUser])
-	if err != nil {
-		return err
-	}
+	hc := c.httpClient(c.tokens[AdminUser])
 	defer hc.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last string
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/apis/external.metrics.k8s.io/v1beta1", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/apis/external.metrics.k8s.io/v1beta1", http.NoBody)
 		resp, err := hc.Do(req)
 		if err == nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))

@@ -142,7 +142,7 @@ func (s *Shared) Main(m *testing.M) int {
 		if err != nil {
 			s.prepErr = err
 		} else {
-			s.opts.BinaryOptions.KubeAPIServerVersion = bins.KubeAPIServerVersion
+			s.opts.KubeAPIServerVersion = bins.KubeAPIServerVersion
 			if d := time.Since(start); d > 5*time.Second {
 				fmt.Fprintf(os.Stderr, "harness: binaries ready in %s\n", d.Round(time.Second))
 			}

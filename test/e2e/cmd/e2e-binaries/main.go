@@ -24,9 +24,9 @@ func main() {
 	timeout := flag.Duration("timeout", time.Hour, "give up after this long")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
 	start := time.Now()
 	bins, err := harness.EnsureBinaries(ctx, opts)
+	cancel()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e-binaries: %v\n", err)
 		os.Exit(1)
