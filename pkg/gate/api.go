@@ -229,21 +229,41 @@ func flaggerRequest(p *FlaggerPayload) (Request, error) {
 	if p.Name == "" || p.Namespace == "" {
 		return req, badRequest("the payload needs name and namespace (Flagger sends them)")
 	}
-	var unknown []string
+	pr := paramReader{req: &req, flagger: true}
 	for k, v := range p.Metadata {
-		ok, err := setParam(&req, true, k, v)
-		if err != nil {
+		if err := pr.set(k, v); err != nil {
 			return req, err
 		}
-		if !ok {
-			unknown = append(unknown, k)
-		}
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return req, badRequest(fmt.Sprintf("unknown metadata key(s) %s (known: %s)", strings.Join(quoteAll(unknown), ", "), knownParams(true)))
+	return req, pr.done()
+}
+
+// paramReader applies keys to a request (setParam) and refuses the unknown
+// ones, all named at once.
+type paramReader struct {
+	req     *Request
+	flagger bool
+	unknown []string
+}
+
+func (p *paramReader) set(k, v string) error {
+	ok, err := setParam(p.req, p.flagger, k, v)
+	if err == nil && !ok {
+		p.unknown = append(p.unknown, k)
 	}
-	return req, nil
+	return err
+}
+
+func (p *paramReader) done() error {
+	if len(p.unknown) == 0 {
+		return nil
+	}
+	sort.Strings(p.unknown)
+	what := "parameter(s)"
+	if p.flagger {
+		what = "metadata key(s)"
+	}
+	return badRequest(fmt.Sprintf("unknown %s %s (known: %s)", what, strings.Join(quoteAll(p.unknown), ", "), knownParams(p.flagger)))
 }
 
 func quoteAll(s []string) []string {
@@ -281,24 +301,16 @@ func (g *Gate) serveArgo(w http.ResponseWriter, r *http.Request) {
 
 func argoRequest(q url.Values) (Request, error) {
 	req := Request{Endpoint: "argo"}
-	var unknown []string
+	pr := paramReader{req: &req}
 	for k, vs := range q {
 		if len(vs) != 1 {
 			return req, badRequest(fmt.Sprintf("parameter %q given %d times", k, len(vs)))
 		}
-		ok, err := setParam(&req, false, k, vs[0])
-		if err != nil {
+		if err := pr.set(k, vs[0]); err != nil {
 			return req, err
 		}
-		if !ok {
-			unknown = append(unknown, k)
-		}
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return req, badRequest(fmt.Sprintf("unknown parameter(s) %s (known: %s)", strings.Join(quoteAll(unknown), ", "), knownParams(false)))
-	}
-	return req, nil
+	return req, pr.done()
 }
 
 func allow(w http.ResponseWriter, r *http.Request, method string) bool {
