@@ -271,18 +271,12 @@ func RunCheck(ctx context.Context, q Querier, spec CheckSpec) CheckResult {
 	if spec.Now != nil {
 		now = spec.Now()
 	}
-	var base sideRead
-	var wg sync.WaitGroup
+	var canary, base sideRead
 	if spec.Baseline != "" {
-		// The same provider, at the same time: both reads run concurrently.
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			base = readSide(ctx, q, spec.Baseline, spec.Staleness, now)
-		}()
+		canary, base = readBoth(ctx, q, spec, now)
+	} else {
+		canary = readSide(ctx, q, spec.Query, spec.Staleness, now)
 	}
-	canary := readSide(ctx, q, spec.Query, spec.Staleness, now)
-	wg.Wait()
 
 	r := canary.res
 	if r != nil {
@@ -376,6 +370,21 @@ type sideRead struct {
 	age       time.Duration
 	kind, msg string
 	err       error
+}
+
+// readBoth reads the canary and the baseline concurrently: the same
+// provider, at the same time. (A function of its own, so that a check
+// without a baseline allocates no goroutine state.)
+func readBoth(ctx context.Context, q Querier, spec CheckSpec, now time.Time) (canary, base sideRead) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		base = readSide(ctx, q, spec.Baseline, spec.Staleness, now)
+	}()
+	canary = readSide(ctx, q, spec.Query, spec.Staleness, now)
+	wg.Wait()
+	return canary, base
 }
 
 // readSide runs one query and applies the staleness rule: the canary's and

@@ -275,7 +275,7 @@ func (r *run) checkMetricNames() {
 			Message: msg,
 			Rollout: "every check of this template fails (not found or no values): the canaries using it roll back",
 			Fix:     fix,
-			Details: map[string]string{"server": string(kind), "canaries": listNames(ti.canaryNames(), 5)},
+			Details: map[string]string{"server": string(kind), "canaries": listNames(ti.canaryNames())},
 		})
 	}
 }

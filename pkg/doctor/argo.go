@@ -102,7 +102,7 @@ func (r *run) argoNamespace() string {
 func (r *run) checkArgoPlugin(ctx context.Context, users []string) {
 	ns := r.argoNamespace()
 	o := Object{Kind: "ConfigMap", Namespace: ns, Name: ArgoConfigMap}
-	det := map[string]string{"analysisTemplates": listNames(users, 5)}
+	det := map[string]string{"analysisTemplates": listNames(users)}
 	missing := func(msg string) {
 		r.add(Finding{ID: "argo.plugin-not-configured", Severity: SeverityError, Object: o, Message: msg,
 			Rollout: "Argo Rollouts cannot load the plugin: every analysis using it errors and the Rollouts abort",
@@ -149,7 +149,7 @@ func (r *run) checkGateService(ctx context.Context, target string, users []strin
 	parts := strings.Split(target, "/")
 	ns, name, port, scheme := parts[0], parts[1], parts[2], parts[3]
 	o := Object{Kind: "Service", Namespace: ns, Name: name}
-	det := map[string]string{"analysisTemplates": listNames(users, 5)}
+	det := map[string]string{"analysisTemplates": listNames(users)}
 	svc, err := r.kube.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):

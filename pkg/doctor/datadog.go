@@ -69,7 +69,7 @@ func (r *run) checkDatadog(ctx context.Context) {
 			defer r.progress.step()
 			obj, err := r.dyn.Resource(migrate.DatadogMetricResource).Namespace(k[0]).Get(gctx, k[1], metav1.GetOptions{})
 			o := Object{Kind: "DatadogMetric", Namespace: k[0], Name: k[1]}
-			det := map[string]string{"templates": listNames(users[k], 5)}
+			det := map[string]string{"templates": listNames(users[k])}
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

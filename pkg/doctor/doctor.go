@@ -167,8 +167,12 @@ func (r *run) cannotRead(what string, obj Object, err error) {
 	})
 }
 
-// listNames formats up to n names and how many more there are.
-func listNames(names []string, n int) string {
+// shownNames is how many names listNames shows.
+const shownNames = 5
+
+// listNames formats up to shownNames names and how many more there are.
+func listNames(names []string) string {
+	n := shownNames
 	if len(names) <= n {
 		return strings.Join(names, ", ")
 	}

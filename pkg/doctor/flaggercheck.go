@@ -46,11 +46,11 @@ func (v Version) less(major, minor int) bool {
 	return v.Major < major || v.Major == major && v.Minor < minor
 }
 
-// HasExternalMetrics: Flagger has the externalmetrics provider from v1.43.
+// HasExternalMetrics reports whether Flagger has the externalmetrics provider (from v1.43).
 func (v Version) HasExternalMetrics() bool { return !v.less(1, 43) }
 
-// HasPodDefects: v1.43 and v1.44 mishandle a template's credentials when
-// Flagger runs in a pod (FlaggerPodDefects).
+// HasPodDefects reports whether this version (v1.43 or v1.44) mishandles a
+// template's credentials when Flagger runs in a pod (FlaggerPodDefects).
 func (v Version) HasPodDefects() bool { return v.HasExternalMetrics() && v.less(1, 45) }
 
 // podCompatPrefix starts the codes of flagger.FlaggerPodCompat's notes.
@@ -194,7 +194,7 @@ func (r *run) checkFlaggerTemplates(ctx context.Context) {
 				if !ok {
 					pf.id, pf.sev = "flagger.pod-defect", SeverityWarning
 				}
-				d := map[string]string{"canaries": listNames(ti.canaryNames(), 5), "code": note.Code}
+				d := map[string]string{"canaries": listNames(ti.canaryNames()), "code": note.Code}
 				if note.FlaggerError != "" {
 					d["flaggerError"] = note.FlaggerError
 				}
@@ -263,10 +263,10 @@ func (r *run) checkFlaggerTemplates(ctx context.Context) {
 	}
 	slices.Sort(tmpls)
 	r.add(Finding{ID: "flagger.rbac", Severity: SeverityError, Object: Object{Kind: "ServiceAccount", Namespace: fi.namespace, Name: fi.sa},
-		Message: fmt.Sprintf("Flagger's service account %s may not list external metrics %s", user, listNames(names, 5)),
+		Message: fmt.Sprintf("Flagger's service account %s may not list external metrics %s", user, listNames(names)),
 		Rollout: "Flagger's queries through the aggregation layer are forbidden (403): every check of those templates fails and the canaries roll back",
 		Fix:     fmt.Sprintf("bind %s to a ClusterRole allowing get and list on external.metrics.k8s.io (resources: [\"*\"])", user),
-		Details: map[string]string{"templates": listNames(slices.Compact(tmpls), 5)}})
+		Details: map[string]string{"templates": listNames(slices.Compact(tmpls))}})
 }
 
 // probeDummyMetric asks what Flagger's IsOnline asks (kube-system/dummy-metric)

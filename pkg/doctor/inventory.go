@@ -214,7 +214,8 @@ func (inv *inventory) deploymentsMatching(ns string, selector map[string]string)
 		return nil
 	}
 	var out []appsv1.Deployment
-	for _, d := range inv.deployments {
+	for i := range inv.deployments {
+		d := &inv.deployments[i]
 		if d.Namespace != ns {
 			continue
 		}
@@ -226,7 +227,7 @@ func (inv *inventory) deploymentsMatching(ns string, selector map[string]string)
 			}
 		}
 		if ok {
-			out = append(out, d)
+			out = append(out, *d)
 		}
 	}
 	return out

@@ -93,7 +93,8 @@ func decodeOne(u *unstructured.Unstructured) (*flagger.Set, error) {
 	}
 	set := flagger.NewSet(flagger.Options{})
 	set.Parse(u.GetKind()+" "+u.GetNamespace()+"/"+u.GetName(), b)
-	return set, set.Err()
+	err = set.Err()
+	return set, err
 }
 
 func objectOf(u *unstructured.Unstructured) Object {
@@ -536,7 +537,7 @@ func (r *run) templateFindings(ti *tmplInfo) {
 		slices.Sort(canaries)
 		canaries = slices.Compact(canaries)
 		f := Finding{Object: ti.object(), Severity: SeverityError, Details: checkDetails(first)}
-		f.Details["canaries"] = listNames(canaries, 5)
+		f.Details["canaries"] = listNames(canaries)
 		switch kf, ok := kindFinding[kind]; {
 		case kind == analysis.KindOutOfRange:
 			f.ID, f.Severity = "template.out-of-range", SeverityWarning

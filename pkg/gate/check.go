@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"maps"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -387,38 +386,14 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 	// the key; a cached answer is served only while it is fresh by the
 	// query's maxAge=, else by the staleness rule's bound.
 	stale := analysis.Staleness{MaxAge: g.maxAge, Interval: analysisInterval}
-	var outcomes outcomeSet // the canary's and the baseline's reads run concurrently
-	q := querierFunc(func(ctx context.Context, text string) (*provider.Result, error) {
-		pq, canonical, err := query.ParseCanonical(text)
-		if err != nil {
-			return p.Query(ctx, text) // the provider words grammar errors, without a request
-		}
-		maxAge := pq.MaxAge
-		if maxAge == 0 {
-			maxAge = stale.Bound()
-		}
-		r, o, err := g.cache.Do(ctx, identity+"\x00"+canonical,
-			func(v *provider.Result, now time.Time) bool { return fresh(v, maxAge, now) },
-			func(ctx context.Context) (*provider.Result, error) {
-				t0 := time.Now()
-				r, err := p.Query(ctx, text)
-				g.metrics.upstream(errorKind(err), time.Since(t0))
-				return r, err
-			})
-		outcomes.add(o)
-		g.metrics.cache(o)
-		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return nil, &provider.Error{Kind: provider.ErrUnavailable, Op: "query", Query: canonical, Message: "the caller went away: " + err.Error()}
-		}
-		return r, err
-	})
+	q := &cachedQuerier{g: g, p: p, identity: identity, bound: stale.Bound(), bounds: bounds}
 	var spec *analysis.Bounds
 	if req.Min != nil || req.Max != nil || bounds.Relative() {
-		spec = &bounds
+		spec = &q.bounds // allocated with q
 	}
 	c := analysis.RunCheck(ctx, q, analysis.CheckSpec{Query: rendered, Baseline: baseRendered, Bounds: spec, Staleness: stale, Now: g.now})
 	res.Query = c.Query
-	res.Cached, res.Coalesced = outcomes.cached(), outcomes.coalesced()
+	res.Cached, res.Coalesced = q.outcomes.cached(), q.outcomes.anyCoalesced()
 	if c.Baseline != nil {
 		bv := c.Baseline.Value
 		res.BaselineQuery, res.Baseline, res.BaselineMatched, res.BaselineItems = c.Baseline.Query, &bv, c.Baseline.Matched, c.Baseline.Items
@@ -458,31 +433,32 @@ func (e *sideError) Unwrap() error { return e.err }
 // every read was served from the cache, coalesced when any waited on
 // another caller's.
 type outcomeSet struct {
-	mu  sync.Mutex
-	all []coalesce.Outcome
+	mu                     sync.Mutex
+	reads, hits, coalesced int // counters: no allocation per read
 }
 
 func (o *outcomeSet) add(x coalesce.Outcome) {
 	o.mu.Lock()
-	o.all = append(o.all, x)
+	o.reads++
+	switch x {
+	case coalesce.Hit:
+		o.hits++
+	case coalesce.Coalesced:
+		o.coalesced++
+	}
 	o.mu.Unlock()
 }
 
 func (o *outcomeSet) cached() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for _, x := range o.all {
-		if x != coalesce.Hit {
-			return false
-		}
-	}
-	return len(o.all) > 0
+	return o.reads > 0 && o.hits == o.reads
 }
 
-func (o *outcomeSet) coalesced() bool {
+func (o *outcomeSet) anyCoalesced() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return slices.Contains(o.all, coalesce.Coalesced)
+	return o.coalesced > 0
 }
 
 // templateProvider finds the MetricTemplate ref names, its Secret and its
@@ -520,11 +496,44 @@ func prefixed(prefix string, err error) error {
 	return err
 }
 
-// querierFunc is a function as an analysis.Querier.
-type querierFunc func(ctx context.Context, text string) (*provider.Result, error)
+// cachedQuerier runs a check's reads (the canary's and the baseline's,
+// concurrently) through the gate's coalescing cache: the provider identity
+// and the canonical query are the key; a cached answer is served only while
+// it is fresh by the query's maxAge=, else by the staleness rule's bound.
+// One per check, holding what the check needs (one allocation).
+type cachedQuerier struct {
+	g        *Gate
+	p        *provider.Provider
+	identity string
+	bound    time.Duration   // the staleness rule's, for queries without maxAge=
+	bounds   analysis.Bounds // the check's
+	outcomes outcomeSet
+}
 
-func (f querierFunc) Query(ctx context.Context, text string) (*provider.Result, error) {
-	return f(ctx, text)
+// Query implements analysis.Querier.
+func (c *cachedQuerier) Query(ctx context.Context, text string) (*provider.Result, error) {
+	pq, canonical, err := query.ParseCanonical(text)
+	if err != nil {
+		return c.p.Query(ctx, text) // the provider words grammar errors, without a request
+	}
+	maxAge := pq.MaxAge
+	if maxAge == 0 {
+		maxAge = c.bound
+	}
+	r, o, err := c.g.cache.Do(ctx, c.identity+"\x00"+canonical,
+		func(v *provider.Result, now time.Time) bool { return fresh(v, maxAge, now) },
+		func(ctx context.Context) (*provider.Result, error) {
+			t0 := time.Now()
+			r, err := c.p.Query(ctx, text)
+			c.g.metrics.upstream(errorKind(err), time.Since(t0))
+			return r, err
+		})
+	c.outcomes.add(o)
+	c.g.metrics.cache(o)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil, &provider.Error{Kind: provider.ErrUnavailable, Op: "query", Query: canonical, Message: "the caller went away: " + err.Error()}
+	}
+	return r, err
 }
 
 // fresh says whether a cached result may still be served: every item must
