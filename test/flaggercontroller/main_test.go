@@ -368,7 +368,8 @@ func events(t testing.TB, kube kubernetes.Interface, ns string) []string {
 	}
 	sort.SliceStable(list.Items, func(i, j int) bool { return eventTime(list.Items[i]).Before(eventTime(list.Items[j])) })
 	var out []string
-	for _, e := range list.Items {
+	for i := range list.Items {
+		e := &list.Items[i]
 		s := e.Type + " " + e.Reason + ": " + e.Message
 		if e.Count > 1 {
 			s += fmt.Sprintf(" (x%d)", e.Count)

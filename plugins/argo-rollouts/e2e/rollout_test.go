@@ -416,7 +416,8 @@ func (tc rolloutCase) run(t *testing.T, ctx context.Context, c *harness.Cluster,
 		}
 		var got []string
 		ok := len(rss.Items) == 2
-		for _, rs := range rss.Items {
+		for i := range rss.Items {
+			rs := &rss.Items[i]
 			hash, n := rs.Labels[standin.RolloutLabel], ptrVal(rs.Spec.Replicas)
 			img := rs.Spec.Template.Spec.Containers[0].Image
 			got = append(got, fmt.Sprintf("%s %s: %d replicas, status %+v", hash, img, n, rs.Status))
@@ -428,7 +429,7 @@ func (tc rolloutCase) run(t *testing.T, ctx context.Context, c *harness.Cluster,
 			default:
 				ok = false
 			}
-			ok = ok && standin.Available(&rs)
+			ok = ok && standin.Available(rs)
 		}
 		return ok, fmt.Sprintf("want %s (%s) with 4 replicas and %s with 0, all available; have %s", keep, image, drop, strings.Join(got, "; "))
 	})

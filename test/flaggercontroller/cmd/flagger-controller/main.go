@@ -16,17 +16,26 @@ import (
 )
 
 func main() {
+	bin, err := run()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(bin)
+}
+
+// run builds the controller and fetches the CRDs; the deferred cancel runs
+// before main exits.
+func run() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
 	logf := func(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...) }
 	bin, err := flaggerctl.Build(ctx, logf)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return "", err
 	}
 	if _, err := flaggerctl.CRDs(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return "", err
 	}
-	fmt.Println(bin)
+	return bin, nil
 }
