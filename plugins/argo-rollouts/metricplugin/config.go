@@ -44,6 +44,8 @@ const DefaultTokenKey = "token"
 //	      maxAge: 2m                             # optional: auto (default), 0 (off) or a duration
 //	      timeout: 10s                           # optional, at most 2m
 //	      allowCredentialsOverHTTP: false        # optional
+//	      baseline: "datadogmetric@{{args.namespace}}:primary-error-rate" # optional, with compare
+//	      compare: ratio                         # with baseline: ratio (canary ÷ baseline) or delta (canary − baseline)
 type Config struct {
 	// Query is the rendered query (Argo substitutes {{args.*}} before the
 	// plugin sees it), in the extmetrics grammar.
@@ -69,7 +71,20 @@ type Config struct {
 	// canonical text, the query that runs.
 	Parsed    query.Query
 	Canonical string
+
+	// Baseline is the canonical baseline query (aggregate and maxAge
+	// applied as to Query), read with the same connection at the same
+	// time; "" for none. Compare says which number is then measured:
+	// CompareRatio or CompareDelta.
+	Baseline string
+	Compare  string
 }
+
+// Compare values: what a metric with a baseline measures.
+const (
+	CompareRatio = "ratio" // canary ÷ baseline (undefined for a baseline ≤ 0: an Error)
+	CompareDelta = "delta" // canary − baseline
+)
 
 // SecretRef names a Secret and the key of its token.
 type SecretRef struct {
@@ -93,7 +108,7 @@ func (e *ConfigError) Error() string {
 
 // Keys the configuration accepts.
 var (
-	configKeys    = []string{"query", "address", "insecureSkipVerify", "secretRef", "aggregate", "maxAge", "timeout", "allowCredentialsOverHTTP"}
+	configKeys    = []string{"query", "address", "insecureSkipVerify", "secretRef", "aggregate", "maxAge", "timeout", "allowCredentialsOverHTTP", "baseline", "compare"}
 	secretRefKeys = []string{"name", "key"}
 )
 
@@ -112,7 +127,7 @@ func ParseConfig(raw json.RawMessage) (*Config, error) {
 		return nil, err
 	}
 	c := &Config{}
-	var aggregate, maxAge, timeout string
+	var aggregate, maxAge, timeout, baseline string
 	for _, f := range []struct {
 		key string
 		dst any
@@ -120,6 +135,7 @@ func ParseConfig(raw json.RawMessage) (*Config, error) {
 		{"query", &c.Query}, {"address", &c.Address}, {"insecureSkipVerify", &c.InsecureSkipVerify},
 		{"aggregate", &aggregate}, {"maxAge", &maxAge}, {"timeout", &timeout},
 		{"allowCredentialsOverHTTP", &c.AllowCredentialsOverHTTP},
+		{"baseline", &baseline}, {"compare", &c.Compare},
 	} {
 		if v, ok := fields[f.key]; ok {
 			if err := decodeValue(v, f.key, f.dst); err != nil {
@@ -136,45 +152,27 @@ func ParseConfig(raw json.RawMessage) (*Config, error) {
 	}
 
 	c.Query = strings.TrimSpace(c.Query)
-	if c.Query == "" {
-		return nil, &ConfigError{Field: "query", Msg: "missing or empty; want " + query.Grammar}
-	}
-	if strings.Contains(c.Query, "{{") {
-		return nil, &ConfigError{Field: "query", Msg: fmt.Sprintf("%q still holds a template expression: is the argument defined in the AnalysisTemplate's args?", c.Query)}
-	}
-	q, err := query.Parse(c.Query)
+	q, staleAfter, err := parseQuery("query", c.Query, aggregate, maxAge)
 	if err != nil {
-		msg := err.Error()
-		var qe *query.Error
-		if errors.As(err, &qe) {
-			msg = fmt.Sprintf("%q: %s: %s", c.Query, qe.Part, qe.Msg)
-		}
-		return nil, &ConfigError{Field: "query", Msg: msg}
+		return nil, err
 	}
-	if aggregate = strings.TrimSpace(aggregate); aggregate != "" {
-		if !slices.Contains(query.Aggregations(), aggregate) {
-			return nil, &ConfigError{Field: "aggregate", Msg: fmt.Sprintf("%q is not one of %s", aggregate, strings.Join(query.Aggregations(), ", "))}
-		}
-		if q.Aggregate != "" && q.Aggregate != aggregate {
-			return nil, &ConfigError{Field: "aggregate", Msg: fmt.Sprintf("%q conflicts with aggregate=%s in the query", aggregate, q.Aggregate)}
-		}
-		q.Aggregate = aggregate
-	}
-	if maxAge = strings.TrimSpace(maxAge); maxAge != "" {
-		d, err := analysis.ParseMaxAge(maxAge)
+	c.StaleAfter = staleAfter
+	baseline = strings.TrimSpace(baseline)
+	c.Compare = strings.TrimSpace(c.Compare)
+	switch {
+	case baseline != "":
+		// The baseline is read under the same rules: aggregate and maxAge
+		// apply to it too.
+		bq, _, err := parseQuery("baseline", baseline, aggregate, maxAge)
 		if err != nil {
-			return nil, &ConfigError{Field: "maxAge", Msg: err.Error()}
+			return nil, err
 		}
-		switch {
-		case d > 0 && q.MaxAge != 0 && q.MaxAge != d:
-			return nil, &ConfigError{Field: "maxAge", Msg: fmt.Sprintf("%s conflicts with maxAge=%s in the query", d, q.MaxAge)}
-		case d > 0:
-			q.MaxAge = d
-		case d < 0 && q.MaxAge != 0:
-			return nil, &ConfigError{Field: "maxAge", Msg: fmt.Sprintf("0 (off) conflicts with maxAge=%s in the query", q.MaxAge)}
-		default:
-			c.StaleAfter = d
+		c.Baseline = bq.String()
+		if c.Compare != CompareRatio && c.Compare != CompareDelta {
+			return nil, &ConfigError{Field: "compare", Msg: fmt.Sprintf("%q: with a baseline, want %s (canary ÷ baseline) or %s (canary − baseline): the number the conditions judge", c.Compare, CompareRatio, CompareDelta)}
 		}
+	case c.Compare != "":
+		return nil, &ConfigError{Field: "compare", Msg: "needs a baseline (a second query, typically the stable version's series)"}
 	}
 	if timeout = strings.TrimSpace(timeout); timeout != "" {
 		d, err := time.ParseDuration(timeout)
@@ -201,6 +199,53 @@ func ParseConfig(raw json.RawMessage) (*Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// parseQuery checks one query of the configuration (field: "query" or
+// "baseline") and applies the aggregate and maxAge keys to it; staleAfter
+// is the staleness rule's option (see Config.StaleAfter).
+func parseQuery(field, text, aggregate, maxAge string) (q query.Query, staleAfter time.Duration, err error) {
+	if text == "" {
+		return q, 0, &ConfigError{Field: field, Msg: "missing or empty; want " + query.Grammar}
+	}
+	if strings.Contains(text, "{{") {
+		return q, 0, &ConfigError{Field: field, Msg: fmt.Sprintf("%q still holds a template expression: is the argument defined in the AnalysisTemplate's args?", text)}
+	}
+	q, err = query.Parse(text)
+	if err != nil {
+		msg := err.Error()
+		var qe *query.Error
+		if errors.As(err, &qe) {
+			msg = fmt.Sprintf("%q: %s: %s", text, qe.Part, qe.Msg)
+		}
+		return q, 0, &ConfigError{Field: field, Msg: msg}
+	}
+	if aggregate = strings.TrimSpace(aggregate); aggregate != "" {
+		if !slices.Contains(query.Aggregations(), aggregate) {
+			return q, 0, &ConfigError{Field: "aggregate", Msg: fmt.Sprintf("%q is not one of %s", aggregate, strings.Join(query.Aggregations(), ", "))}
+		}
+		if q.Aggregate != "" && q.Aggregate != aggregate {
+			return q, 0, &ConfigError{Field: "aggregate", Msg: fmt.Sprintf("%q conflicts with aggregate=%s in the %s", aggregate, q.Aggregate, field)}
+		}
+		q.Aggregate = aggregate
+	}
+	if maxAge = strings.TrimSpace(maxAge); maxAge != "" {
+		d, err := analysis.ParseMaxAge(maxAge)
+		if err != nil {
+			return q, 0, &ConfigError{Field: "maxAge", Msg: err.Error()}
+		}
+		switch {
+		case d > 0 && q.MaxAge != 0 && q.MaxAge != d:
+			return q, 0, &ConfigError{Field: "maxAge", Msg: fmt.Sprintf("%s conflicts with maxAge=%s in the %s", d, q.MaxAge, field)}
+		case d > 0:
+			q.MaxAge = d
+		case d < 0 && q.MaxAge != 0:
+			return q, 0, &ConfigError{Field: "maxAge", Msg: fmt.Sprintf("0 (off) conflicts with maxAge=%s in the %s", q.MaxAge, field)}
+		default:
+			staleAfter = d
+		}
+	}
+	return q, staleAfter, nil
 }
 
 func parseSecretRef(raw json.RawMessage) (*SecretRef, error) {

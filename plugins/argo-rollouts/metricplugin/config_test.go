@@ -34,6 +34,11 @@ func TestParseConfig(t *testing.T) {
 	if c, err := ParseConfig([]byte(`{"query":"m","insecureSkipVerify":true,"allowCredentialsOverHTTP":true}`)); err != nil || !c.AllowCredentialsOverHTTP {
 		t.Fatalf("%+v %v", c, err)
 	}
+	// A baseline: the same aggregate and maxAge apply to it.
+	if c, err := ParseConfig([]byte(`{"query":"shop/m?labelSelector=app%3Dweb-canary","baseline":"shop/m?labelSelector=app%3Dweb","compare":"ratio","aggregate":"sum","maxAge":"2m"}`)); err != nil ||
+		c.Baseline != "shop/m?labelSelector=app=web&aggregate=sum&maxAge=2m0s" || c.Compare != CompareRatio {
+		t.Fatalf("baseline: %+v %v", c, err)
+	}
 	// null values are as if absent.
 	if c, err := ParseConfig([]byte(`{"query":"m","address":null}`)); err != nil || c.Address != "" {
 		t.Fatalf("%+v %v", c, err)
@@ -76,6 +81,13 @@ func TestParseConfigErrors(t *testing.T) {
 		{`{"query":"m","secretRef":{"name":1}}`, "secretRef.name", "want a string"},
 		{`{"query":"m","secretRef":{"name":"` + strings.Repeat("a", 254) + `"}}`, "secretRef.name", "253"},
 		{`{"query":"` + strings.Repeat("a", 70<<10) + `"}`, "", "bytes"},
+		{`{"query":"m","baseline":"b"}`, "compare", "with a baseline, want ratio"},
+		{`{"query":"m","baseline":"b","compare":"Ratio"}`, "compare", "want ratio"},
+		{`{"query":"m","compare":"delta"}`, "compare", "needs a baseline"},
+		{`{"query":"m","baseline":"{{args.primary}}","compare":"delta"}`, "baseline", "template expression"},
+		{`{"query":"m","baseline":"a/b/c","compare":"delta"}`, "baseline", `"a/b/c"`},
+		{`{"query":"m","baseline":7,"compare":"delta"}`, "baseline", "want a string"},
+		{`{"query":"m","baseline":"b?aggregate=sum","aggregate":"max","compare":"delta"}`, "aggregate", "conflicts with aggregate=sum in the baseline"},
 	} {
 		_, err := ParseConfig([]byte(c.in))
 		var ce *ConfigError
@@ -96,7 +108,7 @@ func fieldOf(ce *ConfigError) string {
 }
 
 func FuzzParseConfig(f *testing.F) {
-	for _, s := range []string{`{"query":"m"}`, `{"query":"ns/m?labelSelector=a%3Db","aggregate":"sum","maxAge":"1m","timeout":"2s","address":"https://x","insecureSkipVerify":true,"secretRef":{"name":"s","key":"k"}}`, `{"secretRef":{"name":null}}`, `[`} {
+	for _, s := range []string{`{"query":"m"}`, `{"query":"ns/m?labelSelector=a%3Db","aggregate":"sum","maxAge":"1m","timeout":"2s","address":"https://x","insecureSkipVerify":true,"secretRef":{"name":"s","key":"k"}}`, `{"secretRef":{"name":null}}`, `[`, `{"query":"m","baseline":"ns/b?aggregate=max","compare":"ratio","maxAge":"0"}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -107,6 +119,9 @@ func FuzzParseConfig(f *testing.F) {
 		if err == nil {
 			if c.Canonical == "" || c.Timeout < 0 || c.Timeout > MaxTimeout || (c.SecretRef != nil && (c.SecretRef.Name == "" || c.SecretRef.Key == "")) {
 				t.Fatalf("invalid config accepted: %+v", c)
+			}
+			if (c.Baseline == "") != (c.Compare == "") || (c.Compare != "" && c.Compare != CompareRatio && c.Compare != CompareDelta) {
+				t.Fatalf("baseline %q compare %q accepted", c.Baseline, c.Compare)
 			}
 			if _, err := ParseConfig([]byte(`{"query":` + quote(c.Canonical) + `}`)); err != nil {
 				t.Fatalf("canonical query %q does not parse: %v", c.Canonical, err)

@@ -30,6 +30,14 @@ const (
 	MetaQuery  = "query"  // the canonical query that ran (after Argo's templating)
 	MetaItems  = "items"  // number of items the server returned
 	MetaServer = "server" // base URL of the server
+
+	// With a baseline (the measured value is the ratio or the delta):
+	MetaBaselineQuery = "baselineQuery" // the canonical baseline query
+	MetaCanary        = "canary"        // the canary's raw value
+	MetaBaseline      = "baseline"      // the baseline's raw value
+	MetaRatio         = "ratio"         // canary ÷ baseline, "undefined" for a baseline ≤ 0
+	MetaDelta         = "delta"         // canary − baseline
+	MetaBaselineItems = "baselineItems" // items the server returned for the baseline
 )
 
 // secretTimeout bounds reading the secretRef Secret.
@@ -171,30 +179,62 @@ func (p *Plugin) measure(ctx context.Context, run *v1alpha1.AnalysisRun, metric 
 		return fail(err)
 	}
 	m.Metadata = map[string]string{MetaQuery: cfg.Canonical}
+	if cfg.Baseline != "" {
+		m.Metadata[MetaBaselineQuery] = cfg.Baseline
+	}
 
 	prov, err := p.provider(ctx, run.Namespace, cfg)
 	if err != nil {
 		return fail(err)
 	}
 	m.Metadata[MetaServer] = prov.Server()
-	// The one check, without bounds: Argo's conditions judge the value.
-	c := analysis.RunCheck(ctx, prov, analysis.CheckSpec{Query: cfg.Canonical,
+	// The one check, without bounds: Argo's conditions judge the value
+	// (with a baseline: the ratio or the delta, both sides read at once).
+	c := analysis.RunCheck(ctx, prov, analysis.CheckSpec{Query: cfg.Canonical, Baseline: cfg.Baseline,
 		Staleness: analysis.Staleness{MaxAge: cfg.StaleAfter, Interval: metricInterval(metric)}})
 	if c.Verdict == analysis.VerdictError {
-		if c.Err != nil {
-			return fail(c.Err)
+		if c.Side != "" || c.Err == nil {
+			return fail(errors.New(c.Message)) // names the side that failed
 		}
-		return fail(errors.New(c.Message))
+		return fail(c.Err)
 	}
 	m.Metadata[MetaItems] = strconv.Itoa(c.Matched)
-	m.Value = strconv.FormatFloat(c.Value, 'f', -1, 64)
-	phase, err := evaluate.EvaluateResult(c.Value, metric, p.argoLg)
+	value := c.Value
+	if cfg.Baseline != "" {
+		b := c.Baseline
+		m.Metadata[MetaCanary] = formatFloat(c.Value)
+		m.Metadata[MetaBaseline] = formatFloat(b.Value)
+		m.Metadata[MetaBaselineItems] = strconv.Itoa(b.Matched)
+		m.Metadata[MetaRatio] = "undefined"
+		if c.Ratio != nil {
+			m.Metadata[MetaRatio] = formatFloat(*c.Ratio)
+		}
+		if c.Delta != nil {
+			m.Metadata[MetaDelta] = formatFloat(*c.Delta)
+		}
+		switch {
+		case cfg.Compare == CompareRatio && c.Ratio == nil:
+			// Fail closed: no ratio to judge.
+			return fail(fmt.Errorf("%s: ratio undefined: baseline %s is not > 0 (canary %s); compare: delta judges canary − baseline instead",
+				PluginName, formatFloat(b.Value), formatFloat(c.Value)))
+		case cfg.Compare == CompareRatio:
+			value = *c.Ratio
+		case c.Delta == nil:
+			return fail(fmt.Errorf("%s: delta of canary %s and baseline %s is not finite", PluginName, formatFloat(c.Value), formatFloat(b.Value)))
+		default:
+			value = *c.Delta
+		}
+	}
+	m.Value = formatFloat(value)
+	phase, err := evaluate.EvaluateResult(value, metric, p.argoLg)
 	if err != nil {
 		return fail(err)
 	}
 	m.Phase = phase
 	return m
 }
+
+func formatFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 // metricInterval is the metric's interval (0 when it has none or it does
 // not parse: Argo measures once), for the default staleness bound.
@@ -295,5 +335,9 @@ func (p *Plugin) GetMetadata(metric v1alpha1.Metric) map[string]string {
 	if server == "" {
 		server = "kube-apiserver (aggregation layer)"
 	}
-	return map[string]string{MetaQuery: cfg.Canonical, MetaServer: server}
+	md := map[string]string{MetaQuery: cfg.Canonical, MetaServer: server}
+	if cfg.Baseline != "" {
+		md[MetaBaselineQuery] = cfg.Baseline
+	}
+	return md
 }

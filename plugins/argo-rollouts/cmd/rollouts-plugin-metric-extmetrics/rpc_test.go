@@ -257,3 +257,58 @@ func TestPluginRPCLifecycle(t *testing.T) {
 		t.Fatal("plugin exited")
 	}
 }
+
+// A canary against its baseline through Argo's plugin client: the measured
+// value is the ratio or the delta, the metadata carries both raw values,
+// and a baseline that cannot be read fails closed (Error).
+func TestPluginRPCRelative(t *testing.T) {
+	s := devservertest.New(t, devserver.Config{})
+	p := startFor(t, s)
+	run := analysisRun()
+	set := func(canary, primary string) {
+		t.Helper()
+		for app, v := range map[string]string{"web-canary": canary, "web-primary": primary} {
+			if err := s.SetSeries("default", "error_rate", map[string]string{"app": app}, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cfg := func(compare string) map[string]any {
+		return map[string]any{"query": "default/error_rate?labelSelector=app%3Dweb-canary",
+			"baseline": "default/error_rate?labelSelector=app%3Dweb-primary", "compare": compare}
+	}
+	set("1500m", "1")
+	// A canary 1.5× its baseline fails result <= 1.2 and passes result <= 2.
+	m := p.Run(run, metric(t, cfg("ratio"), "result <= 1.2", ""))
+	expectPhase(t, m, v1alpha1.AnalysisPhaseFailed, "")
+	if m.Value != "1.5" || m.Metadata[metricplugin.MetaCanary] != "1.5" || m.Metadata[metricplugin.MetaBaseline] != "1" ||
+		m.Metadata[metricplugin.MetaRatio] != "1.5" || m.Metadata[metricplugin.MetaDelta] != "0.5" ||
+		m.Metadata[metricplugin.MetaBaselineQuery] != "default/error_rate?labelSelector=app=web-primary" || m.Metadata[metricplugin.MetaBaselineItems] != "1" {
+		t.Errorf("value %q metadata %v", m.Value, m.Metadata)
+	}
+	expectPhase(t, p.Run(run, metric(t, cfg("ratio"), "result <= 2", "")), v1alpha1.AnalysisPhaseSuccessful, "")
+	m = p.Run(run, metric(t, cfg("delta"), "result <= 0.5", ""))
+	expectPhase(t, m, v1alpha1.AnalysisPhaseSuccessful, "")
+	if m.Value != "0.5" {
+		t.Errorf("delta value %q", m.Value)
+	}
+	expectPhase(t, p.Run(run, metric(t, cfg("delta"), "result <= 0.4", "")), v1alpha1.AnalysisPhaseFailed, "")
+
+	// A zero baseline: no ratio (Error, never a pass), the delta decides.
+	set("100m", "0")
+	m = p.Run(run, metric(t, cfg("ratio"), "result <= 1.2", ""))
+	expectPhase(t, m, v1alpha1.AnalysisPhaseError, "ratio undefined: baseline 0 is not > 0")
+	expectPhase(t, p.Run(run, metric(t, cfg("delta"), "result <= 0.5", "")), v1alpha1.AnalysisPhaseSuccessful, "")
+
+	// A missing or stale baseline: Error, saying it was the baseline.
+	missing := cfg("delta")
+	missing["baseline"] = "default/error_rate?labelSelector=app%3Dnothing"
+	expectPhase(t, p.Run(run, metric(t, missing, "result <= 100", "")), v1alpha1.AnalysisPhaseError, "baseline: ")
+	s.SetSeries("default", "primary_rate", nil, "1")
+	s.SetFault("primary_rate", scenario.Fault{StaleBy: 10 * time.Minute})
+	stale := cfg("delta")
+	stale["baseline"] = "default/primary_rate"
+	expectPhase(t, p.Run(run, metric(t, stale, "result <= 100", "")), v1alpha1.AnalysisPhaseError, "baseline: ")
+	// A configuration error names the key.
+	expectPhase(t, p.Run(run, metric(t, map[string]any{"query": "default/error_rate", "baseline": "default/x"}, "result <= 1", "")), v1alpha1.AnalysisPhaseError, "compare")
+}
