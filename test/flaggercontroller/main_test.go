@@ -329,6 +329,9 @@ func runCanary(t *testing.T, c *harness.Cluster, ctl *flaggerctl.Controller, ns,
 		time.Sleep(200 * time.Millisecond)
 	}
 	out.Queries = renderedQueries(ctl, ns)
+	if errs := standIn.Errors(); len(errs) > 0 {
+		t.Errorf("the Deployment stand-in failed to write a status: %v", errs)
+	}
 	var warnings []string
 	for _, e := range out.Events {
 		if strings.HasPrefix(e, "Warning ") {
