@@ -185,6 +185,9 @@ func (r *run) checkGateService(ctx context.Context, target string, users []strin
 			Fix:     "kubectl -n " + ns + " logs deploy/" + name + " (the first line says which cluster and providers it uses)", Details: det})
 		return
 	}
+	if len(body) > 200 {
+		body = append(body[:200:200], "..."...)
+	}
 	det["readyz"] = oneLine(string(body))
 	r.add(Finding{ID: "argo.gate", Severity: SeverityInfo, Object: o,
 		Message: fmt.Sprintf("the gate's Service %s/%s answers /readyz", ns, name), Details: det})
