@@ -364,7 +364,14 @@ spec:
 		want{"datadog.invalid", "error", "DatadogMetric shop/orders-latency", "unbalanced braces"},
 		want{"argo.plugin-not-configured", "error", "ConfigMap argo-rollouts/argo-rollouts-config", "does not exist"},
 		want{"argo.gate-missing", "error", "Service extmetrics/extmetrics-gate", "does not exist"},
+		want{"flagger.dummy-metric-event", "info", "APIService v1beta1.external.metrics.k8s.io", "answers 404 for kube-system/dummy-metric"},
 	)
+	// Flagger before v1.43 has no externalmetrics; its pod defects are not v1.36's.
+	old := doctorJSON(cmdutil.ExitFailure, "-n", "shop", "--flagger-version", "1.36.1")
+	expect(old, want{"flagger.too-old", "error", "Deployment flagger-system/flagger", "Flagger v1.36.1 has no externalmetrics provider"})
+	if slices.ContainsFunc(old.Findings, func(f doctor.Finding) bool { return f.ID == "flagger.token-ignored" }) {
+		t.Errorf("v1.36.1 reported with v1.43-v1.44's defects")
+	}
 	// Only Datadog names are served: the KEDA-style name has no DatadogMetric.
 	if slices.ContainsFunc(rep.Findings, func(f doctor.Finding) bool { return f.ID == "datadog.not-found" }) {
 		t.Errorf("datadog.not-found for a template that names no DatadogMetric")
