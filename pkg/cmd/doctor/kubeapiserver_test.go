@@ -505,8 +505,8 @@ spec:
 	// --probe-services asks the gate's /readyz through kube-apiserver's
 	// service proxy: no pod backs the Service here (no kubelet), so the
 	// proxy has no endpoint to go to.
-	rep = doctorJSON(cmdutil.ExitFailure, "-n", "shop", "--probe-services")
-	expect(rep, want{"argo.gate-not-ready", "error", "Service extmetrics/extmetrics-gate", "GET /readyz through the API server's service proxy failed"})
+	probed := doctorJSON(cmdutil.ExitFailure, "-n", "shop", "--probe-services")
+	expect(probed, want{"argo.gate-not-ready", "error", "Service extmetrics/extmetrics-gate", "GET /readyz through the API server's service proxy failed"})
 	for _, f := range rep.Findings {
 		if f.Severity != doctor.SeverityInfo {
 			t.Errorf("fixed cluster: %s %s on %s: %s", f.Severity, f.ID, f.Object, f.Message)
