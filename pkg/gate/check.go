@@ -90,7 +90,8 @@ type Result struct {
 	Cached    bool   `json:"cached"`
 	Coalesced bool   `json:"coalesced,omitempty"`
 
-	err error
+	err      error
+	interval time.Duration // the analysis interval the check ran with (0: unknown)
 }
 
 // Relative is what a relative check adds to its answer: the baseline's
@@ -218,6 +219,7 @@ func (g *Gate) Check(ctx context.Context, req Request) *Result {
 	d := time.Since(start)
 	res.Latency = d.String()
 	g.metrics.check(req.Endpoint, res, d)
+	g.metrics.values.record(req.Namespace, req.Name, res, res.interval)
 	if g.log.Enabled(ctx, slog.LevelInfo) {
 		attrs := []slog.Attr{
 			slog.String("endpoint", req.Endpoint),
@@ -385,6 +387,7 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 	// coalescing cache: the provider identity and the canonical query are
 	// the key; a cached answer is served only while it is fresh by the
 	// query's maxAge=, else by the staleness rule's bound.
+	res.interval = analysisInterval
 	stale := analysis.Staleness{MaxAge: g.maxAge, Interval: analysisInterval}
 	q := &cachedQuerier{g: g, p: p, identity: identity, bound: stale.Bound(), bounds: bounds}
 	var spec *analysis.Bounds

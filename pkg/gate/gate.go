@@ -85,10 +85,11 @@ type Gate struct {
 
 // New builds a gate: every named provider is built now.
 func New(opts Options) (*Gate, error) {
-	g := &Gate{objects: opts.Objects, ready: opts.Ready, log: opts.Logger, metrics: newGateMetrics(), mtls: opts.RequireClientCert, maxAge: opts.MaxAge, now: opts.Now}
+	g := &Gate{objects: opts.Objects, ready: opts.Ready, log: opts.Logger, mtls: opts.RequireClientCert, maxAge: opts.MaxAge, now: opts.Now}
 	if g.now == nil {
 		g.now = time.Now
 	}
+	g.metrics = newGateMetrics(g.now)
 	if g.log == nil {
 		g.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

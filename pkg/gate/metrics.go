@@ -20,10 +20,11 @@ type gateMetrics struct {
 	cacheReqs *prometheus.CounterVec
 	upstreams *prometheus.HistogramVec
 	provider  *provider.Metrics
+	values    *checkValues
 }
 
-func newGateMetrics() *gateMetrics {
-	m := &gateMetrics{reg: prometheus.NewRegistry()}
+func newGateMetrics(now func() time.Time) *gateMetrics {
+	m := &gateMetrics{reg: prometheus.NewRegistry(), values: newCheckValues(now)}
 	m.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: MetricsNamespace, Name: "checks_total",
 		Help: "Checks answered, by endpoint (check, flagger, argo), verdict (pass, fail, measured, error) and error kind.",
@@ -46,7 +47,7 @@ func newGateMetrics() *gateMetrics {
 	for _, r := range []string{"hit", "miss", "coalesced"} {
 		m.cacheReqs.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.checks, m.duration, m.cacheReqs, m.upstreams,
+	m.reg.MustRegister(m.checks, m.duration, m.cacheReqs, m.upstreams, m.values,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	_ = m.provider.Register(m.reg)
 	return m
