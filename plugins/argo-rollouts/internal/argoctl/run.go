@@ -1,18 +1,13 @@
 package argoctl
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"syscall"
-	"time"
+
+	"github.com/extmetrics/extmetrics/internal/ctlproc"
 )
 
 // Namespace is the controller's own namespace (POD_NAMESPACE): where it
@@ -46,14 +41,9 @@ data:
 `, Namespace, name, "file://"+pluginPath, a)
 }
 
-// Controller is a running rollouts-controller process.
-type Controller struct {
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-	waitErr error
-	stop    sync.Once
-}
+// Controller is a running rollouts-controller process (Stop, Log,
+// LogPath, LogTail from ctlproc.Process).
+type Controller struct{ *ctlproc.Process }
 
 // Start runs the controller binary (analysis controller only: AnalysisRuns
 // need nothing else) against kubeconfig, in workDir (where it copies its
@@ -72,16 +62,11 @@ func StartAll(ctx context.Context, bin, kubeconfig, workDir string) (*Controller
 }
 
 func start(ctx context.Context, bin, kubeconfig, workDir string, extra ...string) (*Controller, error) {
-	metricsPort, err := freePort()
+	metricsPort, err := ctlproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	healthzPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	logPath := filepath.Join(workDir, "controller.log")
-	logf, err := os.Create(logPath)
+	healthzPort, err := ctlproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -93,83 +78,17 @@ func start(ctx context.Context, bin, kubeconfig, workDir string, extra ...string
 		"--loglevel", "info",
 		"--qps", "100", "--burst", "200",
 	}, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = workDir
-	cmd.Env = append(os.Environ(), "POD_NAMESPACE="+Namespace, "KUBECONFIG="+kubeconfig)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the plugin child goes with it
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("argoctl: start %s: %w", bin, err)
-	}
-	c := &Controller{cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		c.waitErr = cmd.Wait()
-		logf.Close()
-		close(c.done)
-	}()
-	url := fmt.Sprintf("http://127.0.0.1:%d/healthz", healthzPort)
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return c, nil
-			}
-		}
-		select {
-		case <-c.done:
-			return nil, fmt.Errorf("argoctl: controller exited (%v) before it was healthy:\n%s", c.waitErr, c.LogTail(4000))
-		case <-ctx.Done():
-			c.Stop()
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			c.Stop()
-			return nil, fmt.Errorf("argoctl: controller not healthy at %s after 2m:\n%s", url, c.LogTail(4000))
-		}
-	}
-}
-
-// Stop ends the controller and its plugin processes (SIGTERM to the
-// process group, SIGKILL after 10s).
-func (c *Controller) Stop() {
-	c.stop.Do(func() {
-		pgid := c.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-c.done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-c.done
-		}
-		// The plugin may linger in the group after the controller exits.
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	p, err := ctlproc.Start(ctx, ctlproc.Spec{
+		Name:      "argoctl",
+		Bin:       bin,
+		Args:      args,
+		Env:       append(os.Environ(), "POD_NAMESPACE="+Namespace, "KUBECONFIG="+kubeconfig),
+		Dir:       workDir, // the controller copies its plugins to plugin-bin/ here
+		LogPath:   filepath.Join(workDir, "controller.log"),
+		HealthURL: fmt.Sprintf("http://127.0.0.1:%d/healthz", healthzPort),
 	})
-}
-
-// LogPath is the controller's log file.
-func (c *Controller) LogPath() string { return c.logPath }
-
-// LogTail is the last n bytes of the controller's log.
-func (c *Controller) LogTail(n int) string {
-	b, _ := os.ReadFile(c.logPath)
-	if len(b) > n {
-		b = b[len(b)-n:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	return string(b)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return &Controller{p}, nil
 }
