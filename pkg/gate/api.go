@@ -2,6 +2,7 @@ package gate
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -205,21 +206,44 @@ func (g *Gate) serveFlagger(w http.ResponseWriter, r *http.Request) {
 		writeText(w, flaggerStatusFor(res.ErrorKind), res.Reason())
 		return
 	}
-	req, err := flaggerRequest(&p)
-	if err != nil {
-		res := g.refuse("flagger", err)
-		writeText(w, flaggerStatusFor(res.ErrorKind), res.Reason())
-		return
-	}
-	res := g.Check(r.Context(), req)
-	if res.Verdict == VerdictPass {
+	a := g.FlaggerCheck(r.Context(), &p)
+	if a.Status == http.StatusOK {
 		// Flagger reads only the status of a 2xx answer: a short verdict.
+		res := a.Result
 		writeJSON(w, http.StatusOK, flaggerVerdict{Verdict: res.Verdict, Passed: res.Passed, Template: res.Template,
 			Provider: res.Provider, Canary: res.Canary, Query: res.Query, Value: res.Value, Min: res.Min, Max: res.Max,
 			Matched: res.Matched, Relative: res.Relative, Ratio: res.Ratio, Cached: res.Cached, Coalesced: res.Coalesced, Latency: res.Latency})
 		return
 	}
-	writeText(w, flaggerStatusFor(res.ErrorKind), res.Reason())
+	writeText(w, a.Status, a.Reason)
+}
+
+// FlaggerAnswer is the gate's answer to one Flagger webhook call.
+type FlaggerAnswer struct {
+	Result *Result
+	// Status is the HTTP status: 200 on a pass, else a 4xx
+	// (flaggerStatusFor): Flagger counts anything but 2xx as a failed check.
+	Status int
+	// Reason is the one-line body of a failure, which Flagger records in
+	// the Canary's events ("" on a pass).
+	Reason string
+}
+
+// FlaggerCheck answers Flagger's webhook payload: the one code path of
+// POST /flagger/v1/check and of analyze, which runs gate webhooks
+// in-process (CheckWebhook).
+func (g *Gate) FlaggerCheck(ctx context.Context, p *FlaggerPayload) FlaggerAnswer {
+	req, err := flaggerRequest(p)
+	var res *Result
+	if err != nil {
+		res = g.refuse("flagger", err)
+	} else {
+		res = g.Check(ctx, req)
+	}
+	if res.Verdict == VerdictPass {
+		return FlaggerAnswer{Result: res, Status: http.StatusOK}
+	}
+	return FlaggerAnswer{Result: res, Status: flaggerStatusFor(res.ErrorKind), Reason: res.Reason()}
 }
 
 // flaggerRequest turns Flagger's payload into a Request; unknown metadata
