@@ -51,7 +51,10 @@ type Canary struct {
 	Source    Source
 	Name      string
 	Namespace string
-	Spec      CanarySpec
+	// UID is metadata.uid when the Canary was read from a cluster (the
+	// gate's informers: its Events name the Canary by it); "" from files.
+	UID  string
+	Spec CanarySpec
 }
 
 // Key is "namespace/name".

@@ -46,6 +46,10 @@ type CheckBody struct {
 	MinDelta            *float64 `json:"minDelta,omitempty"`
 	MaxDelta            *float64 `json:"maxDelta,omitempty"`
 
+	// AnalysisRun names the Argo AnalysisRun (in Namespace) the check is
+	// recorded on as a Kubernetes Event (Options.Events).
+	AnalysisRun string `json:"analysisRun,omitempty"`
+
 	// Address is refused: the gate never sends a request to an address a
 	// caller chose (no SSRF). Present only to say so clearly.
 	Address *json.RawMessage `json:"address,omitempty"`
@@ -112,6 +116,7 @@ var params = []param{
 	{"service", true, true, func(r *Request, v string) error { r.Service = v; return nil }},
 	{"ingress", true, true, func(r *Request, v string) error { r.Ingress = v; return nil }},
 	{"route", true, true, func(r *Request, v string) error { r.Route = v; return nil }},
+	{"analysisRun", false, true, func(r *Request, v string) error { r.AnalysisRun = strings.TrimSpace(v); return nil }},
 }
 
 // variablePrefix introduces a template variable: variables.<key>.
@@ -175,6 +180,7 @@ func (g *Gate) serveCheck(w http.ResponseWriter, r *http.Request) {
 		Min: body.Min, Max: body.Max, NeedRange: true,
 		Baseline: body.Baseline, BaselineTemplateRef: body.BaselineTemplateRef,
 		MinRatio: body.MinRatio, MaxRatio: body.MaxRatio, MinDelta: body.MinDelta, MaxDelta: body.MaxDelta, ReadCanary: body.Name != "" && body.TemplateRef != "",
+		AnalysisRun: body.AnalysisRun,
 	})
 	g.writeResult(w, res)
 }
@@ -237,6 +243,9 @@ func (g *Gate) FlaggerCheck(ctx context.Context, p *FlaggerPayload) FlaggerAnswe
 	var res *Result
 	if err != nil {
 		res = g.refuse("flagger", err)
+		// A refused webhook is a failed check too; recorded as one check
+		// per canary whatever the metadata (parsed in map order).
+		g.recordEvent(&Request{Endpoint: "flagger", Name: p.Name, Namespace: p.Namespace, CanaryEvents: true}, res)
 	} else {
 		res = g.Check(ctx, req)
 	}
@@ -249,7 +258,7 @@ func (g *Gate) FlaggerCheck(ctx context.Context, p *FlaggerPayload) FlaggerAnswe
 // flaggerRequest turns Flagger's payload into a Request; unknown metadata
 // keys are refused (a typo must not turn a check off).
 func flaggerRequest(p *FlaggerPayload) (Request, error) {
-	req := Request{Endpoint: "flagger", Name: p.Name, Namespace: p.Namespace, ReadCanary: true, NeedRange: true}
+	req := Request{Endpoint: "flagger", Name: p.Name, Namespace: p.Namespace, ReadCanary: true, NeedRange: true, CanaryEvents: true}
 	if p.Name == "" || p.Namespace == "" {
 		return req, badRequest("the payload needs name and namespace (Flagger sends them)")
 	}
@@ -312,7 +321,12 @@ func (g *Gate) serveArgo(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := argoRequest(r.URL.Query())
 	if err != nil {
-		g.writeResult(w, g.refuse("argo", err))
+		res := g.refuse("argo", err)
+		q := r.URL.Query()
+		if ev := (Request{Endpoint: "argo", Namespace: q.Get("namespace"), AnalysisRun: strings.TrimSpace(q.Get("analysisRun"))}); validateAnalysisRun(&ev) == nil {
+			g.recordEvent(&ev, res)
+		}
+		g.writeResult(w, res)
 		return
 	}
 	res := g.Check(r.Context(), req)

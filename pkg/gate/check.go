@@ -55,6 +55,13 @@ type Request struct {
 	// NeedRange refuses a request without any bound (a check that every
 	// value passes is a mistake).
 	NeedRange bool
+
+	// Where the check is recorded as an Event (Options.Events):
+	// CanaryEvents on the Canary Namespace/Name (the Flagger endpoint; only
+	// a Canary the gate knows), AnalysisRun on the Argo AnalysisRun of that
+	// name in Namespace (parameter analysisRun=).
+	CanaryEvents bool
+	AnalysisRun  string
 }
 
 // bounds are the request's bounds as the one check takes them.
@@ -147,12 +154,17 @@ const (
 // Reason is the one-line explanation of a failed or erroneous check, as
 // Flagger shows it in the Canary's events.
 func (r *Result) Reason() string {
+	return oneLine("extmetrics gate: "+r.summary()+r.querySuffix(), MaxReasonBytes)
+}
+
+// summary words the check and its verdict: the subject (template or
+// provider), the values and the bounds, or the error.
+func (r *Result) summary() string {
 	subject := r.Template
 	if subject == "" && r.Provider != "" {
 		subject = "provider " + r.Provider
 	}
 	var b strings.Builder
-	b.WriteString("extmetrics gate: ")
 	if subject != "" {
 		b.WriteString(subject)
 		b.WriteString(": ")
@@ -183,14 +195,19 @@ func (r *Result) Reason() string {
 		b.WriteString(": ")
 		b.WriteString(r.Error)
 	}
-	if r.Query != "" && r.Verdict != VerdictError {
-		fmt.Fprintf(&b, " (query %q", r.Query)
-		if r.BaselineQuery != "" {
-			fmt.Fprintf(&b, ", baseline %q", r.BaselineQuery)
-		}
-		b.WriteString(")")
+	return b.String()
+}
+
+// querySuffix is ` (query "…", baseline "…")` for a check that read.
+func (r *Result) querySuffix() string {
+	if r.Query == "" || r.Verdict == VerdictError {
+		return ""
 	}
-	return oneLine(b.String(), MaxReasonBytes)
+	s := fmt.Sprintf(" (query %q", r.Query)
+	if r.BaselineQuery != "" {
+		s += fmt.Sprintf(", baseline %q", r.BaselineQuery)
+	}
+	return s + ")"
 }
 
 func formatOpt(v *float64, none string) string {
@@ -220,6 +237,7 @@ func (g *Gate) Check(ctx context.Context, req Request) *Result {
 	res.Latency = d.String()
 	g.metrics.check(req.Endpoint, res, d)
 	g.metrics.values.record(req.Namespace, req.Name, res, res.interval)
+	g.recordEvent(&req, res)
 	if g.log.Enabled(ctx, slog.LevelInfo) {
 		attrs := []slog.Attr{
 			slog.String("endpoint", req.Endpoint),
@@ -272,6 +290,9 @@ func (g *Gate) Check(ctx context.Context, req Request) *Result {
 }
 
 func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
+	if err := validateAnalysisRun(req); err != nil {
+		return err
+	}
 	bounds := req.bounds()
 	if err := bounds.Validate(); err != nil {
 		return badRequest(err.Error())

@@ -62,25 +62,34 @@ type Options struct {
 	// (provider.Options.AllowCredentialsOverHTTP; named providers have
 	// their own field in --config).
 	AllowCredentialsOverHTTP bool
-	// Now is the clock of the cache and of the staleness bound; default
-	// time.Now.
+	// Events, when set, records each check that names its object as a
+	// Kubernetes Event: the Flagger endpoint on its Canary (one the gate
+	// knows), /argo/v1/value and /v1/check on the AnalysisRun their
+	// analysisRun parameter names — at most one per (object, check,
+	// verdict) per analysis interval (package kubeevents: client-go's
+	// event recorder). nil: no events.
+	Events EventRecorder
+	// Now is the clock of the cache, of the staleness bound and of the
+	// events' de-duplication; default time.Now.
 	Now func() time.Time
 }
 
 // Gate answers checks over HTTP. It is safe for concurrent use.
 type Gate struct {
-	registry *Registry
-	objects  Objects
-	ready    func() (bool, string)
-	cache    *coalesce.Cache[*provider.Result]
-	renders  renderCache
-	metrics  *gateMetrics
-	log      *slog.Logger
-	token    []byte
-	mtls     bool
-	maxAge   time.Duration
-	now      func() time.Time
-	mux      *http.ServeMux
+	registry    *Registry
+	objects     Objects
+	ready       func() (bool, string)
+	cache       *coalesce.Cache[*provider.Result]
+	renders     renderCache
+	events      EventRecorder
+	eventDedupe *eventDedupe
+	metrics     *gateMetrics
+	log         *slog.Logger
+	token       []byte
+	mtls        bool
+	maxAge      time.Duration
+	now         func() time.Time
+	mux         *http.ServeMux
 }
 
 // New builds a gate: every named provider is built now.
@@ -90,6 +99,7 @@ func New(opts Options) (*Gate, error) {
 		g.now = time.Now
 	}
 	g.metrics = newGateMetrics(g.now)
+	g.events, g.eventDedupe = opts.Events, newEventDedupe(g.now, MaxEventKeys)
 	if g.log == nil {
 		g.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -21,10 +21,11 @@ type gateMetrics struct {
 	upstreams *prometheus.HistogramVec
 	provider  *provider.Metrics
 	values    *checkValues
+	events    *prometheus.CounterVec
 }
 
 func newGateMetrics(now func() time.Time) *gateMetrics {
-	m := &gateMetrics{reg: prometheus.NewRegistry(), values: newCheckValues(now)}
+	m := &gateMetrics{reg: prometheus.NewRegistry(), values: newCheckValues(now), events: newEventsCounter()}
 	m.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: MetricsNamespace, Name: "checks_total",
 		Help: "Checks answered, by endpoint (check, flagger, argo), verdict (pass, fail, measured, error) and error kind.",
@@ -47,7 +48,7 @@ func newGateMetrics(now func() time.Time) *gateMetrics {
 	for _, r := range []string{"hit", "miss", "coalesced"} {
 		m.cacheReqs.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.checks, m.duration, m.cacheReqs, m.upstreams, m.values,
+	m.reg.MustRegister(m.checks, m.duration, m.cacheReqs, m.upstreams, m.values, m.events,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	_ = m.provider.Register(m.reg)
 	return m

@@ -53,14 +53,20 @@ func renderKey(name, text string, m flagger.Model) string {
 	for _, s := range []string{name, text, m.Name, m.Namespace, m.Target, m.Service, m.Ingress, m.Route, m.Interval} {
 		field(s)
 	}
-	keys := make([]string, 0, len(m.Variables))
-	for k := range m.Variables {
+	keyFields(m.Variables, field)
+	return b.String()
+}
+
+// keyFields writes a map's keys and values, sorted by key, as fields of a
+// key (the render cache's, the events' de-duplication's).
+func keyFields(m map[string]string, field func(string)) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
 		field(k)
-		field(m.Variables[k])
+		field(m[k])
 	}
-	return b.String()
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 	"github.com/extmetrics/extmetrics/pkg/gate"
+	"github.com/extmetrics/extmetrics/pkg/gate/kubeevents"
 	"github.com/extmetrics/extmetrics/pkg/gate/kubesource"
 	"github.com/extmetrics/extmetrics/pkg/provider"
 )
@@ -46,6 +47,7 @@ type options struct {
 	logLevel        string
 	shutdownTimeout time.Duration
 	syncTimeout     time.Duration
+	events          bool
 }
 
 // NewCommand returns the gate command.
@@ -89,6 +91,7 @@ the named providers of --config only, and says so in its first log line.`,
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error (JSON on stderr; info logs one line per check)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long to wait for checks in flight")
 	f.DurationVar(&o.syncTimeout, "cluster-probe-timeout", 5*time.Second, "how long to wait for the cluster at start before serving named providers only")
+	f.BoolVar(&o.events, "events", true, "with a cluster, record each check as a Kubernetes Event on its Canary (Flagger) or AnalysisRun (analysisRun=), at most one per check, verdict and analysis interval (needs create and patch on events)")
 	return cmd
 }
 
@@ -245,6 +248,15 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		}
 		mode = "cluster from " + where + " at " + cluster.Host
 		gopts.Objects, gopts.Ready, gopts.Collectors = src, src.Ready, src.Collectors()
+		if o.events {
+			rec, err := kubeevents.New(cluster, kubeevents.Options{})
+			if err != nil {
+				return cmdutil.Failure(fmt.Errorf("events: %w", err))
+			}
+			// After Serve: the checks in flight have recorded theirs.
+			defer rec.Shutdown()
+			gopts.Events = rec
+		}
 	}
 	g, err := gate.New(gopts)
 	if err != nil {
@@ -269,7 +281,8 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		auth = "client certificate"
 	}
 	log.Info("extmetrics gate starting", "url", scheme+"://"+ln.Addr().String(), "mode", mode,
-		"providers", g.Registry().Names(), "namespaces", nsList(o.namespaces), "cacheTTL", o.cacheTTL.String(), "auth", auth)
+		"providers", g.Registry().Names(), "namespaces", nsList(o.namespaces), "cacheTTL", o.cacheTTL.String(), "auth", auth,
+		"events", gopts.Events != nil)
 	fmt.Fprintf(stdout, "extmetrics gate listening on %s://%s (%s)\n", scheme, ln.Addr(), mode)
 
 	ictx, stopInformers := context.WithCancel(context.Background())

@@ -279,7 +279,8 @@ func (s *Source) onCanary(obj any, deleted bool) {
 		s.mu.Unlock()
 		return
 	}
-	// Only what analysis reads: status and metadata beyond name/namespace are dropped.
+	// Only what analysis reads: status and metadata beyond name/namespace
+	// (and the UID, kept below) are dropped.
 	slim := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(),
 		"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace()},
@@ -294,6 +295,7 @@ func (s *Source) onCanary(obj any, deleted bool) {
 		e.err = fmt.Errorf("Canary %s: not decoded (apiVersion %q)", k, u.GetAPIVersion())
 	default:
 		e.obj = set.Canaries[0]
+		e.obj.UID = string(u.GetUID()) // the gate's Events name the Canary by its UID
 	}
 	s.mu.Lock()
 	s.canaries[k] = e
@@ -386,6 +388,10 @@ func (s *Source) describeNamespaces() string {
 	}
 	return "namespaces " + strings.Join(s.namespaces, ",")
 }
+
+// Watches reports whether the source watches namespace ns (--namespaces);
+// the gate records Events only there.
+func (s *Source) Watches(ns string) bool { return s.watched(ns) == nil }
 
 func (s *Source) watched(ns string) error {
 	if len(s.namespaces) == 0 || slices.Contains(s.namespaces, ns) {

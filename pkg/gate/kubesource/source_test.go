@@ -35,7 +35,7 @@ func template(ns, name, query string, provider map[string]any) *unstructured.Uns
 func canary(ns, name, target string) *unstructured.Unstructured {
 	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
-		"metadata": map[string]any{"name": name, "namespace": ns},
+		"metadata": map[string]any{"name": name, "namespace": ns, "uid": "uid-" + name},
 		"spec": map[string]any{
 			"targetRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
 			"service":   map[string]any{"port": int64(80)},
@@ -97,12 +97,16 @@ func TestSourceServesAndFollowsChanges(t *testing.T) {
 		t.Fatalf("%+v %v", tm, err)
 	}
 	c, err := s.Canary("shop", "web")
-	if err != nil || c.Spec.TargetRef.Name != "web-deploy" || c.Spec.Analysis.Metrics[0].Interval != "2m" {
+	// metadata.uid is kept: the gate's Events name the Canary by it.
+	if err != nil || c.Spec.TargetRef.Name != "web-deploy" || c.Spec.Analysis.Metrics[0].Interval != "2m" || c.UID != "uid-web" {
 		t.Fatalf("%+v %v", c, err)
 	}
 	got, err := s.Secret("shop", "creds")
 	if err != nil || string(got.Data["token"]) != "secret" {
 		t.Fatalf("%v %v", got, err)
+	}
+	if !s.Watches("shop") || !s.Watches("other") {
+		t.Fatal("Watches: every namespace without --namespaces")
 	}
 	if _, err := s.MetricTemplate("shop", "nosuch"); !errors.Is(err, gate.ErrNotFound) {
 		t.Fatal(err)
@@ -156,5 +160,8 @@ func TestSourceNamespaces(t *testing.T) {
 	}
 	if _, err := s.MetricTemplate("other", "b"); !errors.Is(err, gate.ErrNotWatched) || !strings.Contains(err.Error(), "--namespaces shop") {
 		t.Fatal(err)
+	}
+	if !s.Watches("shop") || s.Watches("other") { // the gate writes Events in watched namespaces only
+		t.Fatal("Watches")
 	}
 }

@@ -121,14 +121,21 @@ func TestManifests(t *testing.T) {
 		case "ClusterRole":
 			var r rbacv1.ClusterRole
 			strict(&r)
+			// Read-only, except create and patch on core events (the
+			// checks' Events) and nothing else.
 			for _, rule := range r.Rules {
+				writesEvents := len(rule.APIGroups) == 1 && rule.APIGroups[0] == "" && len(rule.Resources) == 1 && rule.Resources[0] == "events"
 				for _, v := range rule.Verbs {
-					if v != "get" && v != "list" && v != "watch" {
+					switch {
+					case writesEvents && (v == "create" || v == "patch"):
+					case writesEvents:
+						t.Errorf("ClusterRole %s: verb %q on events (want create and patch only)", r.Name, v)
+					case v != "get" && v != "list" && v != "watch":
 						t.Errorf("ClusterRole %s: verb %q is not read-only", r.Name, v)
 					}
 				}
 				for _, res := range rule.Resources {
-					if !map[string]bool{"metrictemplates": true, "canaries": true, "secrets": true, "*": rule.APIGroups[0] == "external.metrics.k8s.io"}[res] {
+					if !map[string]bool{"metrictemplates": true, "canaries": true, "secrets": true, "events": writesEvents, "*": rule.APIGroups[0] == "external.metrics.k8s.io"}[res] {
 						t.Errorf("ClusterRole %s: resource %q", r.Name, res)
 					}
 				}
@@ -211,10 +218,17 @@ func TestGateAgainstKubeAPIServer(t *testing.T) {
 	if err := c.WriteKubeconfig(kc, "extmetrics-gate", token); err != nil {
 		t.Fatal(err)
 	}
-	for _, verb := range []string{"create secrets -n shop", "delete metrictemplates.flagger.app -n shop", "update canaries.flagger.app -n shop", "list pods -n shop"} {
+	for _, verb := range []string{"create secrets -n shop", "delete metrictemplates.flagger.app -n shop", "update canaries.flagger.app -n shop", "list pods -n shop",
+		"delete events -n shop", "update events -n shop", "list events -n shop"} {
 		out, _, _ := c.KubectlWithKubeconfig(ctx, kc, append([]string{"auth", "can-i"}, strings.Fields(verb)...)...)
 		if strings.TrimSpace(out) != "no" {
 			t.Errorf("the gate's service account may %s: %q", verb, out)
+		}
+	}
+	for _, verb := range []string{"create events -n shop", "patch events -n shop"} {
+		out, _, _ := c.KubectlWithKubeconfig(ctx, kc, append([]string{"auth", "can-i"}, strings.Fields(verb)...)...)
+		if strings.TrimSpace(out) != "yes" {
+			t.Errorf("the gate's service account may not %s (its Events): %q", verb, out)
 		}
 	}
 
