@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/extmetrics/extmetrics/internal/ctlbuild"
 )
 
 // DefaultKubeAPIServerVersion is the kube-apiserver the harness builds.
@@ -94,16 +96,13 @@ func (o *BinaryOptions) defaults() error {
 }
 
 // DefaultCacheDir is ${XDG_CACHE_HOME:-$HOME/.cache}/extmetrics/e2e.
-func DefaultCacheDir() (string, error) {
-	base := os.Getenv("XDG_CACHE_HOME")
-	if base == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("no cache directory: set XDG_CACHE_HOME or HOME: %w", err)
-		}
-		base = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(base, "extmetrics", "e2e"), nil
+func DefaultCacheDir() (string, error) { return ctlbuild.CacheDir("e2e") }
+
+// lockFile takes an exclusive flock on path (created if needed), waiting
+// while another process holds it (said once on log), until ctx is done. The
+// lock goes with the process, so a killed build never leaves it behind.
+func lockFile(ctx context.Context, path string, log io.Writer) (unlock func(), err error) {
+	return ctlbuild.Lock(ctx, path, func() { fmt.Fprintf(log, "harness: waiting for another process holding %s\n", path) })
 }
 
 // EnsureBinaries returns kube-apiserver and etcd, building or unpacking

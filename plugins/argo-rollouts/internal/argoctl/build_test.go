@@ -2,6 +2,10 @@ package argoctl
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +19,24 @@ func TestGoMod(t *testing.T) {
 	}
 	if _, err := GoMod([]byte("module x\n")); err == nil {
 		t.Fatal("want an error without replace directives")
+	}
+}
+
+// The cache folder is named by the version and a hash of the generated
+// go.mod and the Go version: this key finds the caches already built, so it
+// must not change by accident.
+func TestCachePath(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", dir)
+	gomod := "module argoctlbuild\n"
+	p, err := spec(gomod).Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(gomod + "\n" + runtime.Version()))
+	want := filepath.Join(dir, "extmetrics", "argo", "rollouts-controller-"+Version+"-"+hex.EncodeToString(sum[:6]), "rollouts-controller")
+	if p != want {
+		t.Fatalf("cache path %q, want %q", p, want)
 	}
 }
 
