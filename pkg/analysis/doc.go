@@ -56,6 +56,16 @@
 //     needs iterations + 1, the last after all traffic is routed to the
 //     canary. spec.provider "kubernetes" means blue/green, with 10
 //     iterations when none are set. When every step passed: Succeeded.
+//   - Gate webhooks. A canary's rollout and pre-rollout webhooks that call
+//     an extmetrics gate (flagger.Resolved.GateChecks) run in-process
+//     through Options.Gate (a GateChecker: package gate's Gate, the gate's
+//     own code path) and are reported like metrics ("webhook/<name>", with
+//     the baseline, ratio and delta of a relative check). As in Flagger,
+//     pre-rollout webhooks run on the first tick, before any traffic
+//     shift: a failure counts one failed check and the tick is retried an
+//     interval later (the threshold fails the canary); rollout webhooks
+//     run in every analysis run with the metrics. Any non-2xx answer is a
+//     failed check.
 //   - Cancellation. When ctx ends, canaries still running end Aborted with
 //     the checks of the runs that completed (a run cut short is dropped).
 //

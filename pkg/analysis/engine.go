@@ -76,6 +76,10 @@ type Options struct {
 	MaxAge time.Duration
 	// FlaggerCompat: FlaggerCompatWarn (default) or FlaggerCompatStrict.
 	FlaggerCompat FlaggerCompat
+	// Gate runs the canaries' webhooks that call an extmetrics gate
+	// (flagger.Resolved.GateChecks) in-process; a canary with such a
+	// webhook and no Gate is a configuration error.
+	Gate GateChecker
 }
 
 // Engine runs canary analyses. It is safe to run several at once.
@@ -86,13 +90,14 @@ type Engine struct {
 	observer Observer
 	maxAge   time.Duration
 	strict   bool
+	gate     GateChecker
 	now      func() time.Time // e.clock.Now, bound once
 }
 
 // New returns an engine.
 func New(opts Options) *Engine {
 	e := &Engine{factory: opts.Factory, clock: opts.Clock, interval: opts.Interval, observer: opts.Observer, maxAge: opts.MaxAge,
-		strict: opts.FlaggerCompat == FlaggerCompatStrict}
+		strict: opts.FlaggerCompat == FlaggerCompatStrict, gate: opts.Gate}
 	if e.clock == nil {
 		e.clock = clock.RealClock{}
 	}
@@ -113,6 +118,15 @@ type metricRun struct {
 	q      Querier
 	res    *MetricResult
 	bounds Bounds // MetricBounds(check.Metric), read-only
+	stale  Staleness
+
+	hook   *flagger.Webhook // a gate webhook instead of a metric (check and q nil)
+	canary *flagger.Canary  // the hook's
+}
+
+// preRollout says whether the run is a pre-rollout webhook's.
+func (m *metricRun) preRollout() bool {
+	return m.hook != nil && m.hook.HookType() == flagger.HookPreRollout
 }
 
 // prepare builds plans and providers; every problem found is returned
@@ -137,7 +151,7 @@ func (e *Engine) prepare(canaries []*flagger.Resolved, once bool) ([]*canaryRun,
 		if e.interval > 0 {
 			plan.Interval = e.interval
 		}
-		if len(r.Checks) == 0 {
+		if len(r.Checks) == 0 && len(r.GateChecks) == 0 {
 			errs = append(errs, &flagger.Error{Source: c.Source, Field: c.Spec.AnalysisField + ".metrics", Msg: "no metric checks"})
 			continue
 		}
@@ -150,7 +164,7 @@ func (e *Engine) prepare(canaries []*flagger.Resolved, once bool) ([]*canaryRun,
 			TotalSteps: plan.TotalSteps(),
 			Threshold:  plan.Threshold,
 			Interval:   plan.Interval,
-			Metrics:    make([]MetricResult, len(r.Checks)),
+			Metrics:    make([]MetricResult, len(r.Checks)+len(r.GateChecks)),
 		}}
 		if plan.Strategy == StrategyCanary {
 			cr.res.Weights = append([]int(nil), plan.Weights...)
@@ -194,7 +208,23 @@ func (e *Engine) prepare(canaries []*flagger.Resolved, once bool) ([]*canaryRun,
 				FlaggerCompat: flagger.CompatTexts(ch.Compat),
 			}
 			cr.res.Metrics[i].FlaggerCompatNotes = append([]flagger.CompatNote(nil), ch.Compat...)
-			cr.metrics = append(cr.metrics, &metricRun{check: ch, q: q, res: &cr.res.Metrics[i], bounds: b})
+			cr.metrics = append(cr.metrics, &metricRun{check: ch, q: q, res: &cr.res.Metrics[i], bounds: b, stale: Staleness{MaxAge: e.maxAge, Interval: plan.Interval}})
+		}
+		for j, h := range r.GateChecks {
+			if e.gate == nil {
+				errs = append(errs, &flagger.Error{Source: c.Source, Field: h.Field, Line: h.Line,
+					Msg: fmt.Sprintf("webhook %q calls an extmetrics gate, and no gate is configured to run it in-process", h.Name)})
+				continue
+			}
+			if err := e.gate.ValidateWebhook(c, h); err != nil {
+				errs = append(errs, &flagger.Error{Source: c.Source, Field: h.Field + ".metadata", Line: h.Line,
+					Msg: fmt.Sprintf("webhook %q (%s): %v", h.Name, h.URL, err)})
+				continue
+			}
+			m := &cr.res.Metrics[len(r.Checks)+j]
+			*m = MetricResult{Name: GateCheckName(h), Interval: h.Metadata["interval"], Checks: []Check{},
+				Webhook: &WebhookRef{Name: h.Name, Type: h.HookType(), URL: h.URL}}
+			cr.metrics = append(cr.metrics, &metricRun{hook: h, canary: c, res: m})
 		}
 		runs = append(runs, cr)
 	}
@@ -282,14 +312,18 @@ func (e *Engine) loop(ctx context.Context, cr *canaryRun) {
 	res.Started = e.clock.Now()
 	res.Weight = weights[0]
 	e.emit(cr, Event{Type: EventStarted, Weight: weights[0]})
+	if !e.preRollout(ctx, cr) {
+		return
+	}
 	step := 0 // index of the step being analysed
+	analysed := cr.analysed()
 	for step < len(weights) {
 		if !e.wait(ctx, cr.plan.Interval) {
 			e.abort(ctx, cr, step)
 			return
 		}
 		run := res.Runs + 1
-		checks := e.runChecks(ctx, cr, step+1, run, weights[step])
+		checks := e.runChecks(ctx, analysed, step+1, run, weights[step])
 		if ctx.Err() != nil {
 			// Checks cut short by the interruption say nothing about the canary.
 			e.abort(ctx, cr, step)
@@ -297,7 +331,7 @@ func (e *Engine) loop(ctx context.Context, cr *canaryRun) {
 		}
 		res.Runs = run
 		res.Weight = weights[step]
-		failed := e.record(cr, checks)
+		failed := e.record(cr, analysed, checks)
 		if failed != nil {
 			res.FailedChecks++
 			e.emit(cr, Event{Type: EventStep, Step: step + 1, Run: run, Weight: weights[step]})
@@ -338,7 +372,7 @@ func (e *Engine) once(ctx context.Context, cr *canaryRun) {
 	res := cr.res
 	res.Started = e.clock.Now()
 	e.emit(cr, Event{Type: EventStarted})
-	checks := e.runChecks(ctx, cr, 1, 1, 0)
+	checks := e.runChecks(ctx, cr.metrics, 1, 1, 0)
 	if ctx.Err() != nil {
 		e.abort(ctx, cr, 0)
 		return
@@ -350,7 +384,7 @@ func (e *Engine) once(ctx context.Context, cr *canaryRun) {
 			failed++
 		}
 	}
-	first := e.record(cr, checks)
+	first := e.record(cr, cr.metrics, checks)
 	e.emit(cr, Event{Type: EventStep, Step: 1, Run: 1, Advanced: first == nil})
 	if first != nil {
 		res.FailedChecks = 1
@@ -375,12 +409,13 @@ func (e *Engine) finish(cr *canaryRun, v Verdict, reason string) {
 	e.emit(cr, Event{Type: EventVerdict, Step: cr.res.Steps, Run: cr.res.Runs, Weight: cr.res.Weight, Verdict: v, Reason: reason})
 }
 
-// record appends a run's checks to their metrics, emits them, and returns a
-// description of the first failed check (nil when all passed).
-func (e *Engine) record(cr *canaryRun, checks []Check) fmt.Stringer {
+// record appends a run's checks to their metrics (ms, in the order
+// runChecks ran them), emits them, and returns a description of the first
+// failed check (nil when all passed).
+func (e *Engine) record(cr *canaryRun, ms []*metricRun, checks []Check) fmt.Stringer {
 	var first fmt.Stringer
 	for i, c := range checks {
-		m := cr.metrics[i].res
+		m := ms[i].res
 		m.Checks = append(m.Checks, c)
 		if !c.Passed {
 			m.Failed++
@@ -400,16 +435,20 @@ type failure struct{ c Check }
 
 func (f failure) String() string { return f.c.Metric + ": " + f.c.Message }
 
-// runChecks runs every check of the canary concurrently.
-func (e *Engine) runChecks(ctx context.Context, cr *canaryRun, step, run, weight int) []Check {
-	checks := make([]Check, len(cr.metrics))
-	stale := Staleness{MaxAge: e.maxAge, Interval: cr.plan.Interval}
+// runChecks runs the checks ms of a canary concurrently (a gate webhook's
+// in-process, through the GateChecker).
+func (e *Engine) runChecks(ctx context.Context, ms []*metricRun, step, run, weight int) []Check {
+	checks := make([]Check, len(ms))
 	var wg sync.WaitGroup
-	for i, m := range cr.metrics {
+	for i, m := range ms {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			checks[i] = e.runCheck(ctx, m, step, run, weight, stale)
+			if m.hook != nil {
+				checks[i] = e.runGateCheck(ctx, m, step, run, weight)
+				return
+			}
+			checks[i] = e.runCheck(ctx, m, step, run, weight, m.stale)
 		}()
 	}
 	wg.Wait()

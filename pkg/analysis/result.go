@@ -39,6 +39,17 @@ type Check struct {
 	Latency   time.Duration `json:"latency"`
 	Newest    time.Time     `json:"newest,omitzero"` // timestamp of the newest item returned (zero: none had one, or no answer)
 	Age       time.Duration `json:"age,omitempty"`   // Newest's age when the check ran
+
+	// A relative check (a gate webhook with a baseline): the baseline's
+	// rendered query and value, canary ÷ baseline (nil when undefined: a
+	// baseline ≤ 0) and canary − baseline.
+	BaselineQuery string   `json:"baselineQuery,omitempty"`
+	Baseline      *float64 `json:"baseline,omitempty"`
+	Ratio         *float64 `json:"ratio,omitempty"`
+	Delta         *float64 `json:"delta,omitempty"`
+	// Phase is "pre-rollout" for a pre-rollout webhook's check, which runs
+	// before the analysis (Step and Run 0); "" for the analysis' checks.
+	Phase string `json:"phase,omitempty"`
 }
 
 // MetricResult collects every check of one metric of one canary.
@@ -60,6 +71,32 @@ type MetricResult struct {
 	// FlaggerCompatNotes are the same notes with their stable codes
 	// (flagger.Compat*) and the error Flagger would report.
 	FlaggerCompatNotes []flagger.CompatNote `json:"flaggerCompatNotes,omitempty"`
+
+	// Webhook is set when this is a webhook that calls an extmetrics gate,
+	// run in-process with the gate's semantics (GateChecker); Name is then
+	// "webhook/<name>", TemplateRef the templateRef metadata ("" with a
+	// provider) and Provider the gate's named provider or the template's
+	// address.
+	Webhook *WebhookRef `json:"webhook,omitempty"`
+	// The relative bounds of a gate webhook (canary ÷ baseline, canary −
+	// baseline) and its baseline's last rendered query.
+	BaselineQuery string   `json:"baselineQuery,omitempty"`
+	MinRatio      *float64 `json:"minRatio,omitempty"`
+	MaxRatio      *float64 `json:"maxRatio,omitempty"`
+	MinDelta      *float64 `json:"minDelta,omitempty"`
+	MaxDelta      *float64 `json:"maxDelta,omitempty"`
+}
+
+// WebhookRef names the Flagger webhook a MetricResult ran.
+type WebhookRef struct {
+	Name string `json:"name"`
+	Type string `json:"type"` // rollout or pre-rollout
+	URL  string `json:"url"`
+}
+
+// Bounds are the metric's bounds: Min, Max and the relative ones.
+func (m *MetricResult) Bounds() Bounds {
+	return Bounds{Min: m.Min, Max: m.Max, MinRatio: m.MinRatio, MaxRatio: m.MaxRatio, MinDelta: m.MinDelta, MaxDelta: m.MaxDelta}
 }
 
 // CompatNotes returns FlaggerCompatNotes, or for a report decoded from a

@@ -73,6 +73,9 @@ type Runner struct {
 	Observer Observer
 	// Clock times the analysis (default: the real clock).
 	Clock clock.Clock
+	// Gate runs webhooks that call an extmetrics gate in-process
+	// (Options.Gate).
+	Gate GateChecker
 }
 
 // Load reads Canary, MetricTemplate and Secret objects from paths (files,
@@ -80,19 +83,26 @@ type Runner struct {
 // The notes (skipped objects, ignored fields) are returned once loading
 // succeeded, also when resolving failed. No canary at all is an error.
 func Load(paths []string, opts flagger.Options) (resolved []*flagger.Resolved, notes []string, err error) {
-	set, err := flagger.Load(paths, opts)
+	_, resolved, notes, err = LoadSet(paths, opts)
+	return resolved, notes, err
+}
+
+// LoadSet is Load that also returns every object read (the gate run
+// in-process serves them: package gate's SetObjects).
+func LoadSet(paths []string, opts flagger.Options) (set *flagger.Set, resolved []*flagger.Resolved, notes []string, err error) {
+	set, err = flagger.Load(paths, opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	resolved, err = set.Resolve()
 	notes = set.Notes
 	if err != nil {
-		return nil, notes, err
+		return set, nil, notes, err
 	}
 	if len(resolved) == 0 {
-		return nil, notes, fmt.Errorf("no Canary (flagger.app/v1beta1) found in %v", paths)
+		return set, nil, notes, fmt.Errorf("no Canary (flagger.app/v1beta1) found in %v", paths)
 	}
-	return resolved, notes, nil
+	return set, resolved, notes, nil
 }
 
 // Run analyses the resolved canaries and returns the report whatever the
@@ -107,7 +117,7 @@ func (r *Runner) Run(ctx context.Context, resolved []*flagger.Resolved) (*Report
 	if factory == nil {
 		factory = r.Connection.Factory()
 	}
-	engine := New(Options{Factory: factory, Clock: r.Clock, Interval: r.Interval, Observer: r.Observer, MaxAge: r.MaxAge, FlaggerCompat: r.FlaggerCompat})
+	engine := New(Options{Factory: factory, Clock: r.Clock, Interval: r.Interval, Observer: r.Observer, MaxAge: r.MaxAge, FlaggerCompat: r.FlaggerCompat, Gate: r.Gate})
 	var (
 		rep *Report
 		err error

@@ -354,7 +354,7 @@ func (r *run) prepareTemplates() {
 			continue
 		}
 		a2 := *a
-		a2.Metrics, a2.Webhooks = metrics, 0
+		a2.Metrics, a2.Webhooks = metrics, nil
 		c2 := *c
 		c2.Spec.Analysis = &a2
 		if _, err := analysis.NewPlan(&c2); err != nil {

@@ -201,6 +201,16 @@ func (w *walker) meta(n *yaml.Node) (name, namespace string) {
 	return name, namespace
 }
 
+// annotations decodes metadata.annotations (strings; nil when none).
+func (w *walker) annotations(n *yaml.Node) map[string]string {
+	for _, f := range w.fields(n, field.NewPath("metadata")) {
+		if f.Key == "annotations" {
+			return w.stringMap(f.V, f.Path())
+		}
+	}
+	return nil
+}
+
 // canarySpec decodes a Canary's spec. Unknown spec fields are tolerated
 // (Flagger's Canary has many that analysis does not use).
 func (w *walker) canarySpec(n *yaml.Node) CanarySpec {
@@ -297,7 +307,9 @@ func (w *walker) analysis(n *yaml.Node, path *field.Path) *Analysis {
 				a.Metrics = append(a.Metrics, w.metric(item, p.Index(i)))
 			}
 		case "webhooks":
-			a.Webhooks = len(w.seq(f.V, p))
+			for i, item := range w.seq(f.V, p) {
+				a.Webhooks = append(a.Webhooks, w.webhook(item, p.Index(i)))
+			}
 		case "match":
 			a.Match = len(w.seq(f.V, p))
 		default:
@@ -307,6 +319,37 @@ func (w *walker) analysis(n *yaml.Node, path *field.Path) *Analysis {
 		}
 	}
 	return a
+}
+
+var webhookFields = []string{"name", "type", "url", "timeout", "metadata", "muteAlert", "retries", "disableTLS"}
+
+// webhook decodes one spec.analysis.webhooks entry strictly (Flagger's
+// CanaryWebhook fields; metadata values are strings, as in its CRD).
+func (w *walker) webhook(n *yaml.Node, path *field.Path) Webhook {
+	h := Webhook{Field: path.String()}
+	if n.Kind != yaml.AliasNode {
+		h.Line = n.Line
+	}
+	for _, f := range w.fields(n, path, webhookFields...) {
+		p := f.Path()
+		switch f.Key {
+		case "name":
+			h.Name = w.str(f.V, p)
+		case "type":
+			h.Type = w.str(f.V, p)
+		case "url":
+			h.URL = w.str(f.V, p)
+		case "timeout":
+			h.Timeout = w.str(f.V, p)
+		case "metadata":
+			h.Metadata = w.stringMap(f.V, p)
+		case "muteAlert", "disableTLS":
+			w.boolean(f.V, p)
+		case "retries":
+			w.integer(f.V, p)
+		}
+	}
+	return h
 }
 
 var metricFields = []string{"name", "interval", "threshold", "thresholdRange", "query", "templateRef", "templateVariables"}

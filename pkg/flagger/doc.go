@@ -21,6 +21,12 @@
 //
 //	canary.yaml: document 2: spec.analysis.metrics[1].templateRef: MetricTemplate "errors" not found in namespace "istio-system" (line 31)
 //
+// spec.analysis.webhooks are decoded too (Flagger's CanaryWebhook keys,
+// metadata values strings); the rollout and pre-rollout ones that call an
+// extmetrics gate (a url whose path ends in GateCheckPath) become
+// Resolved.GateChecks, which analyze runs in-process with package gate, and
+// a canary with such webhooks needs no metrics. The others are noted.
+//
 // Only provider type "externalmetrics" is supported; other provider types,
 // inline queries and Flagger's builtin checks (request-success-rate,
 // request-duration) are refused with a message saying what is supported;

@@ -246,7 +246,7 @@ func (s *Set) addDocument(src Source, n *yaml.Node) {
 		}
 	case kind == KindMetricTemplate && (apiVersion == TemplateAPIVersion || apiVersion == TemplateV1alpha1):
 		name, ns := w.meta(metadata)
-		t := &MetricTemplate{Source: src, APIVersion: apiVersion, Name: name, Namespace: s.ns(ns), Spec: w.templateSpec(spec)}
+		t := &MetricTemplate{Source: src, APIVersion: apiVersion, Name: name, Namespace: s.ns(ns), Spec: w.templateSpec(spec), Annotations: w.annotations(metadata)}
 		if w.Len() == 0 && s.unique(w, n, "MetricTemplate", t.Namespace, t.Name) {
 			s.Templates = append(s.Templates, t)
 		}

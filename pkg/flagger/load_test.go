@@ -444,14 +444,21 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("apiVersion: v1\nkind: List\nitems: [{apiVersion: v1, kind: List, items: [{}]}]\n"))
 	f.Add([]byte("apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: x}\nspec: {targetRef: {name: y}, analysis: {metrics: [{name: m, templateRef: {name: t}, thresholdRange: {min: .nan}}]}}\n"))
 	f.Add([]byte("---\n---\n{}\n"))
+	f.Add([]byte("apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: x}\nspec: {targetRef: {name: y}, analysis: {webhooks: [{name: g, type: pre-rollout, url: 'http://gate/flagger/v1/check?x#y', metadata: {templateRef: t, max: '1'}}, {name: h, url: http://l/, retries: 2, muteAlert: true}]}}\n"))
+	f.Add([]byte("apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: x}\nspec: {targetRef: {name: y}, analysis: {webhooks: [{name: g, url: /flagger/v1/check, metadata: {max: 1}}, {name: g, url: /flagger/v1/check}]}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		set := NewSet(Options{})
 		set.Parse("fuzz.yaml", data)
 		_ = set.Err()
 		r, _ := set.Resolve()
 		for _, c := range r {
-			if len(c.Checks) == 0 {
+			if len(c.Checks) == 0 && len(c.GateChecks) == 0 {
 				t.Fatal("resolved canary without checks")
+			}
+			for _, h := range c.GateChecks {
+				if !h.IsGateCheck() || (h.HookType() != HookRollout && h.HookType() != HookPreRollout) || h.Name == "" {
+					t.Fatalf("gate check %+v", h)
+				}
 			}
 		}
 	})

@@ -11,6 +11,10 @@ import (
 type Resolved struct {
 	Canary *Canary
 	Checks []Check
+	// GateChecks are the canary's rollout and pre-rollout webhooks that
+	// call an extmetrics gate (Webhook.IsGateCheck), in spec order: run
+	// in-process with the gate's semantics (package gate).
+	GateChecks []*Webhook
 }
 
 // Check is one metric of a canary, ready to run.
@@ -77,14 +81,39 @@ func (s *Set) resolveCanary(c *Canary) (*Resolved, []error) {
 	case a == nil:
 		fail("spec.analysis", c.Source.Line, "required: a canary without analysis has nothing to check")
 		return nil, errs
-	case len(a.Metrics) == 0:
-		fail(c.Spec.AnalysisField+".metrics", a.Line, "no metrics: extmetrics judges a canary by its metric checks (templateRef to a MetricTemplate with provider type %q)", ProviderExternal)
-		return nil, errs
-	}
-	if a.Webhooks > 0 {
-		note(c.Spec.AnalysisField+".webhooks", a.Line, "%d webhook(s) not run: extmetrics runs metric checks only", a.Webhooks)
 	}
 	r := &Resolved{Canary: c}
+	notRun, hookNames := 0, map[string]int{}
+	for i := range a.Webhooks {
+		h := &a.Webhooks[i]
+		if !h.IsGateCheck() || s.datadog {
+			notRun++
+			continue
+		}
+		switch h.HookType() {
+		case HookRollout, HookPreRollout:
+		default:
+			note(h.Field, h.Line, "%s webhook %q calls the extmetrics gate but is not run: extmetrics runs the gate's rollout and pre-rollout checks", h.Type, h.Name)
+			continue
+		}
+		if j, dup := hookNames[h.Name]; dup {
+			fail(h.Field+".name", h.Line, "duplicate webhook name %q (also %s)", h.Name, a.Webhooks[j].Field)
+			continue
+		}
+		hookNames[h.Name] = i
+		if h.Name == "" {
+			fail(h.Field+".name", h.Line, "required")
+			continue
+		}
+		r.GateChecks = append(r.GateChecks, h)
+	}
+	if notRun > 0 {
+		note(c.Spec.AnalysisField+".webhooks", a.Line, "%d webhook(s) not run: extmetrics runs metric checks and the rollout/pre-rollout webhooks that call an extmetrics gate (%s)", notRun, GateCheckPath)
+	}
+	if len(a.Metrics) == 0 && len(r.GateChecks) == 0 {
+		fail(c.Spec.AnalysisField+".metrics", a.Line, "no metrics: extmetrics judges a canary by its metric checks (templateRef to a MetricTemplate with provider type %q) and by rollout/pre-rollout webhooks that call an extmetrics gate (%s)", ProviderExternal, GateCheckPath)
+		return nil, errs
+	}
 	names := map[string]int{}
 	for i := range a.Metrics {
 		m := &a.Metrics[i]

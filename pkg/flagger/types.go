@@ -1,6 +1,9 @@
 package flagger
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // API groups, versions and kinds this package reads.
 const (
@@ -91,7 +94,7 @@ type Analysis struct {
 	StepWeights []int
 	Threshold   int // 0 means Flagger's default, 1
 	Metrics     []Metric
-	Webhooks    int // number of webhooks (not run by extmetrics)
+	Webhooks    []Webhook
 	Match       int // number of A/B match conditions
 	Line        int
 }
@@ -109,6 +112,47 @@ type Metric struct {
 	Line              int
 }
 
+// Webhook is one entry of spec.analysis.webhooks (Flagger's CanaryWebhook).
+// extmetrics runs only the rollout and pre-rollout webhooks that call an
+// extmetrics gate (IsGateCheck), in-process; the others are noted.
+type Webhook struct {
+	Name     string
+	Type     string // "" means rollout, as in Flagger
+	URL      string
+	Timeout  string
+	Metadata map[string]string
+	Field    string // e.g. "spec.analysis.webhooks[0]"
+	Line     int
+}
+
+// Webhook types extmetrics runs (Flagger's HookType values).
+const (
+	HookRollout    = "rollout"
+	HookPreRollout = "pre-rollout"
+)
+
+// GateCheckPath is the path of the extmetrics gate's Flagger endpoint: a
+// webhook whose URL path ends with it calls the gate.
+const GateCheckPath = "/flagger/v1/check"
+
+// IsGateCheck reports whether the webhook calls an extmetrics gate: its URL
+// path ends with GateCheckPath.
+func (w *Webhook) IsGateCheck() bool {
+	u := w.URL
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		u = u[:i]
+	}
+	return strings.HasSuffix(strings.TrimRight(u, " "), GateCheckPath)
+}
+
+// HookType is the webhook's type with Flagger's default: "" is rollout.
+func (w *Webhook) HookType() string {
+	if w.Type == "" {
+		return HookRollout
+	}
+	return w.Type
+}
+
 // ThresholdRange is a metric's accepted range; both bounds are inclusive.
 type ThresholdRange struct {
 	Min *float64
@@ -122,6 +166,9 @@ type MetricTemplate struct {
 	Name       string
 	Namespace  string
 	Spec       MetricTemplateSpec
+	// Annotations are metadata.annotations (the gate reads
+	// extmetrics.dev/provider-type).
+	Annotations map[string]string
 }
 
 // Key is "namespace/name".

@@ -294,25 +294,8 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 		return err
 	}
 	bounds := req.bounds()
-	if err := bounds.Validate(); err != nil {
-		return badRequest(err.Error())
-	}
-	if req.Baseline != "" && req.BaselineTemplateRef != "" {
-		return badRequest("give either baseline (a query template) or baselineTemplateRef, not both")
-	}
-	if req.NeedRange && req.Min == nil && req.Max == nil && !bounds.Relative() {
-		return badRequest("no range: give min and/or max (inclusive), or with a baseline maxRatio, minRatio, maxDelta or minDelta")
-	}
-	if req.NeedRange || bounds.Relative() {
-		// The one check's rule: relative bounds need a baseline, a baseline
-		// with bounds needs a relative one (the rendered query comes later).
-		spec := analysis.CheckSpec{Bounds: &bounds}
-		if req.hasBaseline() {
-			spec.Baseline = "baseline"
-		}
-		if err := spec.Validate(); err != nil {
-			return badRequest(err.Error())
-		}
+	if err := req.validate(); err != nil {
+		return err
 	}
 	if req.Namespace != "" {
 		res.Canary = req.Namespace + "/" + req.Name
@@ -321,7 +304,7 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 		}
 	}
 	var (
-		p        *provider.Provider
+		p        analysis.Querier
 		identity string
 		text     string
 		name     string
@@ -443,6 +426,33 @@ func (g *Gate) check(ctx context.Context, req *Request, res *Result) error {
 	return nil
 }
 
+// validate finds what is wrong with the request's bounds and baseline
+// before anything is read.
+func (r *Request) validate() error {
+	bounds := r.bounds()
+	if err := bounds.Validate(); err != nil {
+		return badRequest(err.Error())
+	}
+	if r.Baseline != "" && r.BaselineTemplateRef != "" {
+		return badRequest("give either baseline (a query template) or baselineTemplateRef, not both")
+	}
+	if r.NeedRange && r.Min == nil && r.Max == nil && !bounds.Relative() {
+		return badRequest("no range: give min and/or max (inclusive), or with a baseline maxRatio, minRatio, maxDelta or minDelta")
+	}
+	if r.NeedRange || bounds.Relative() {
+		// The one check's rule: relative bounds need a baseline, a baseline
+		// with bounds needs a relative one (the rendered query comes later).
+		spec := analysis.CheckSpec{Bounds: &bounds}
+		if r.hasBaseline() {
+			spec.Baseline = "baseline"
+		}
+		if err := spec.Validate(); err != nil {
+			return badRequest(err.Error())
+		}
+	}
+	return nil
+}
+
 // sideError is a relative check's read error: the provider's kind, the
 // one check's message naming the side.
 type sideError struct {
@@ -487,7 +497,7 @@ func (o *outcomeSet) anyCoalesced() bool {
 
 // templateProvider finds the MetricTemplate ref names, its Secret and its
 // provider (identity for the cache).
-func (g *Gate) templateProvider(req *Request, ref string) (*flagger.MetricTemplate, *provider.Provider, string, error) {
+func (g *Gate) templateProvider(req *Request, ref string) (*flagger.MetricTemplate, analysis.Querier, string, error) {
 	tmpl, err := g.template(req, ref)
 	if err != nil {
 		return nil, nil, "", err
@@ -527,7 +537,7 @@ func prefixed(prefix string, err error) error {
 // One per check, holding what the check needs (one allocation).
 type cachedQuerier struct {
 	g        *Gate
-	p        *provider.Provider
+	p        analysis.Querier
 	identity string
 	bound    time.Duration   // the staleness rule's, for queries without maxAge=
 	bounds   analysis.Bounds // the check's

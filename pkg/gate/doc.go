@@ -15,6 +15,12 @@
 // SSRF) and a template's address only ever receives the template's own
 // secretRef credentials.
 //
+// In-process (analyze): Gate implements analysis.GateChecker —
+// ValidateWebhook and CheckWebhook run a Canary's webhook through
+// FlaggerCheck, the function behind /flagger/v1/check, over objects read
+// from files (SetObjects) and with the caller's connection rule
+// (Options.Factory), so analyze judges gate webhooks exactly as the gate.
+//
 // Identical checks share one upstream request while it is in flight and
 // successful answers are reused for the cache TTL (package coalesce), keyed
 // by provider identity and canonical query; errors are never cached and a

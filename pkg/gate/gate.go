@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 
+	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/gate/coalesce"
 	"github.com/extmetrics/extmetrics/pkg/provider"
 )
@@ -72,6 +73,10 @@ type Options struct {
 	// Now is the clock of the cache, of the staleness bound and of the
 	// events' de-duplication; default time.Now.
 	Now func() time.Time
+	// Factory, when set, builds the providers of MetricTemplates and of a
+	// "cluster" provider without an address (RegistryOptions.Factory):
+	// analyze runs gate webhooks in-process with its own connection rule.
+	Factory analysis.ProviderFactory
 }
 
 // Gate answers checks over HTTP. It is safe for concurrent use.
@@ -114,7 +119,7 @@ func New(opts Options) (*Gate, error) {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
-	reg, err := NewRegistry(opts.Config, opts.Cluster, RegistryOptions{Timeout: opts.Timeout, Metrics: g.metrics.provider, AllowCredentialsOverHTTP: opts.AllowCredentialsOverHTTP})
+	reg, err := NewRegistry(opts.Config, opts.Cluster, RegistryOptions{Timeout: opts.Timeout, Metrics: g.metrics.provider, AllowCredentialsOverHTTP: opts.AllowCredentialsOverHTTP, Factory: opts.Factory})
 	if err != nil {
 		return nil, err
 	}

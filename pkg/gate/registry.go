@@ -12,6 +12,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/flagger"
 	"github.com/extmetrics/extmetrics/pkg/provider"
 )
@@ -41,7 +42,8 @@ type Registry struct {
 	nTemplates atomic.Int64
 	cluster    *rest.Config
 	named      map[string]*named
-	forSpec    func(provider.Spec) (*provider.Provider, error) // templates' providers
+	forSpec    analysis.ProviderFactory // templates' providers
+	factory    bool                     // forSpec is RegistryOptions.Factory
 }
 
 // RegistryOptions configure a Registry.
@@ -49,11 +51,16 @@ type RegistryOptions struct {
 	Timeout                  time.Duration     // per query, retries included (default provider.DefaultTimeout)
 	Metrics                  *provider.Metrics // optional
 	AllowCredentialsOverHTTP bool              // for MetricTemplates' providers
+	// Factory, when set, builds the providers of MetricTemplates and of
+	// the named provider "cluster" without an address (with an empty
+	// spec) instead of the gate's cluster: analyze runs the gate's checks
+	// in-process with its own connection rule (analysis.Connection).
+	Factory analysis.ProviderFactory
 }
 
 type named struct {
 	cfg ProviderConfig
-	p   *provider.Provider
+	p   analysis.Querier
 	err error // why the provider cannot be used (e.g. no cluster)
 }
 
@@ -72,10 +79,13 @@ func NewRegistry(cfg *Config, cluster *rest.Config, ro RegistryOptions) (*Regist
 	if cluster != nil {
 		base = func() (*rest.Config, error) { return cluster, nil }
 	}
-	r := &Registry{config: cfg, cluster: cluster, named: map[string]*named{},
-		forSpec: provider.Connection{Base: base, Options: provider.Options{
+	r := &Registry{config: cfg, cluster: cluster, named: map[string]*named{}, forSpec: ro.Factory, factory: ro.Factory != nil}
+	if r.forSpec == nil {
+		build := provider.Connection{Base: base, Options: provider.Options{
 			Timeout: timeout, Metrics: ro.Metrics, AllowCredentialsOverHTTP: ro.AllowCredentialsOverHTTP,
-		}}.Factory()}
+		}}.Factory()
+		r.forSpec = func(spec provider.Spec) (analysis.Querier, error) { return build(spec) }
+	}
 	if cfg == nil {
 		return r, nil
 	}
@@ -93,6 +103,16 @@ func NewRegistry(cfg *Config, cluster *rest.Config, ro RegistryOptions) (*Regist
 			opts.Timeout = pc.Timeout.Duration
 		}
 		n := &named{cfg: pc}
+		if pc.Address == "" && r.factory {
+			// In-process (analyze): "cluster" is the caller's own connection.
+			p, err := r.forSpec(provider.Spec{})
+			if err != nil {
+				return nil, fmt.Errorf("provider %q: %w", pc.Name, err)
+			}
+			n.p = p
+			r.named[pc.Name] = n
+			continue
+		}
 		if pc.Address == "" && cluster == nil {
 			n.err = fmt.Errorf("provider %q: %w", pc.Name, ErrNoCluster)
 			r.named[pc.Name] = n
@@ -125,7 +145,7 @@ func (r *Registry) Names() []string {
 // Named returns a named provider and its identity (the coalescing key's
 // provider part). It never builds anything: an unknown name makes no
 // connection.
-func (r *Registry) Named(name string) (*provider.Provider, string, error) {
+func (r *Registry) Named(name string) (analysis.Querier, string, error) {
 	n, ok := r.named[name]
 	if !ok {
 		return nil, "", &CheckError{Kind: KindUnknownProvider, Msg: fmt.Sprintf("unknown provider %q (configured: %v)", name, r.Names())}
@@ -142,7 +162,7 @@ type templateKey struct {
 }
 
 type templateProvider struct {
-	p        *provider.Provider
+	p        analysis.Querier
 	identity string
 }
 
@@ -151,7 +171,7 @@ const templateCacheSize = 4096
 // ForTemplateObjects is ForTemplate for objects as Objects serves them:
 // the provider is remembered per (template, secret) object, and the
 // informers hand out a new object on every change.
-func (r *Registry) ForTemplateObjects(t *flagger.MetricTemplate, secret *flagger.Secret) (*provider.Provider, string, error) {
+func (r *Registry) ForTemplateObjects(t *flagger.MetricTemplate, secret *flagger.Secret) (analysis.Querier, string, error) {
 	k := templateKey{t, secret}
 	if v, ok := r.templates.Load(k); ok {
 		tp := v.(*templateProvider)
@@ -177,13 +197,13 @@ func (r *Registry) ForTemplateObjects(t *flagger.MetricTemplate, secret *flagger
 // connection for the same inputs) the provider of a MetricTemplate with its
 // secretRef Secret's data (nil without one). See Registry for the
 // credentials policy.
-func (r *Registry) ForTemplate(t *flagger.MetricTemplate, secret map[string][]byte) (*provider.Provider, string, error) {
+func (r *Registry) ForTemplate(t *flagger.MetricTemplate, secret map[string][]byte) (analysis.Querier, string, error) {
 	spec := provider.Spec{Address: t.Spec.Provider.Address, InsecureSkipVerify: t.Spec.Provider.InsecureSkipVerify, SecretData: secret}
 	if spec.Address == "" {
 		// The gate's own cluster (the rule ignores the template's
 		// insecureSkipVerify there).
 		spec.InsecureSkipVerify = false
-		if r.cluster == nil {
+		if r.cluster == nil && !r.factory {
 			return nil, "", &CheckError{Kind: provider.ErrorKind(provider.ErrUnavailable), Msg: fmt.Sprintf("MetricTemplate %s has no spec.provider.address, which means the gate's own cluster: %v", t.Key(), ErrNoCluster)}
 		}
 	} else if err := checkAddress(spec.Address); err != nil {

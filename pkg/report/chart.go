@@ -61,8 +61,12 @@ type chart struct {
 	Bounds          []chartLine
 	Path            string // the value line; "" when fewer than two values
 	Points          []chartPoint
-	NoValue         []chartPoint // checks without a value, marked on the x axis
-	Empty           bool         // no checks at all
+	// A relative check's baseline: its line and points ("" and nil
+	// without a baseline value).
+	BaselinePath   string
+	BaselinePoints []chartPoint
+	NoValue        []chartPoint // checks without a value, marked on the x axis
+	Empty          bool         // no checks at all
 }
 
 func (c *chart) px(x float64) string { return strconv.FormatFloat(x, 'f', 1, 64) }
@@ -81,7 +85,7 @@ func buildChart(id string, canary *analysis.CanaryResult, m *analysis.MetricResu
 	}
 	ch.PlotR = ch.PlotX + ch.PlotW
 	ch.PlotB = ch.PlotY + ch.PlotH
-	ch.Title = clean(fmt.Sprintf("%s: value of each check, allowed range %s", m.Name, rangeText(m.Min, m.Max)))
+	ch.Title = clean(fmt.Sprintf("%s: value of each check, allowed range %s", m.Name, boundsText(m.Min, m.Max, m)))
 
 	// y domain: every finite value and both bounds.
 	lo, hi := math.Inf(1), math.Inf(-1)
@@ -118,6 +122,9 @@ func buildChart(id string, canary *analysis.CanaryResult, m *analysis.MetricResu
 	failed, missing := 0, 0
 	for i := range m.Checks {
 		c := &m.Checks[i]
+		if c.Baseline != nil {
+			include(*c.Baseline)
+		}
 		if c.HasValue {
 			include(c.Value)
 		} else {
@@ -265,7 +272,46 @@ func buildChart(id string, canary *analysis.CanaryResult, m *analysis.MetricResu
 		ch.Points = append(ch.Points, p)
 	}
 	ch.Path = path.String()
+	ch.BaselinePath, ch.BaselinePoints = baselineSeries(ch, id, m, xKey, xOf, yOf)
 	return ch
+}
+
+// baselineSeries lays out a relative check's baseline values: a line
+// (broken where a check had none) and a point per value, titled with both
+// values, the ratio and the delta.
+func baselineSeries(ch *chart, id string, m *analysis.MetricResult, xKey func(*analysis.Check) int, xOf func(int) float64, yOf func(float64) float64) (string, []chartPoint) {
+	var path strings.Builder
+	var points []chartPoint
+	pen := false
+	for i := range m.Checks {
+		c := &m.Checks[i]
+		if c.Baseline == nil || math.IsNaN(*c.Baseline) || math.IsInf(*c.Baseline, 0) {
+			pen = false
+			continue
+		}
+		x, y := xOf(xKey(c)), yOf(*c.Baseline)
+		switch {
+		case pen:
+			path.WriteString(" L")
+		case path.Len() > 0:
+			path.WriteString(" M")
+		default:
+			path.WriteString("M")
+		}
+		path.WriteString(ch.px(x) + " " + ch.px(y))
+		pen = true
+		title := fmt.Sprintf("step %d", c.Step)
+		if c.Run > 0 {
+			title = fmt.Sprintf("run %d, step %d", c.Run, c.Step)
+		}
+		if c.HasValue {
+			title += ": canary " + analysis.FormatValue(c.Value) + ", "
+		} else {
+			title += ": "
+		}
+		points = append(points, chartPoint{ID: fmt.Sprintf("%s-baseline-%d", id, i), X: x, Y: y, Class: "point baseline", Title: clean(title + baselineText(c))})
+	}
+	return path.String(), points
 }
 
 // niceAxis picks about n ticks at 1/2/2.5/5×10^k spacing covering [lo, hi]

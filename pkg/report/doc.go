@@ -9,6 +9,10 @@
 //     metric check ("<metric> step <n>", classname "<namespace>.<canary>"),
 //     failed checks as <failure> with their error kind and message, plus a
 //     "verdict" test case so that a failed or aborted analysis is never green.
+//     A relative check (a gate webhook with a baseline) shows both values,
+//     the ratio and the delta in every form: WriteChecks' VALUE column, the
+//     progress line (baseline=, ratio=, delta=), JUnit's failure detail and
+//     the HTML chart, where the baseline is a second series.
 //   - WriteHTML: one self-contained page (inline CSS and SVG, no script, no
 //     external asset) with a verdict banner and summary per canary, an SVG
 //     chart per metric (values per step, the threshold band, failed checks

@@ -77,6 +77,51 @@ func outcomeText(c *analysis.Check, min, max *float64) string {
 	return v + " " + rangeText(min, max)
 }
 
+// relativeText words a metric's relative bounds ("maxRatio 1.2, maxDelta
+// 0.5"; "" without any).
+func relativeText(m *analysis.MetricResult) string {
+	if m == nil {
+		return ""
+	}
+	b := analysis.Bounds{MinRatio: m.MinRatio, MaxRatio: m.MaxRatio, MinDelta: m.MinDelta, MaxDelta: m.MaxDelta}
+	if !b.Relative() {
+		return ""
+	}
+	return b.String()
+}
+
+// boundsText is rangeText plus the metric's relative bounds: "≤ 5,
+// maxRatio 1.2", or only "maxRatio 1.2" without an absolute bound.
+func boundsText(min, max *float64, m *analysis.MetricResult) string {
+	rel := relativeText(m)
+	switch {
+	case rel == "":
+		return rangeText(min, max)
+	case min == nil && max == nil:
+		return rel
+	}
+	return rangeText(min, max) + ", " + rel
+}
+
+// baselineText is a relative check's other side: "baseline 1, ratio 1.5,
+// delta 0.5" ("" without a baseline value; the ratio "undefined" for a
+// baseline ≤ 0).
+func baselineText(c *analysis.Check) string {
+	if c.Baseline == nil {
+		return ""
+	}
+	s := "baseline " + analysis.FormatValue(*c.Baseline) + ", ratio "
+	if c.Ratio != nil {
+		s += analysis.FormatValue(*c.Ratio)
+	} else {
+		s += "undefined"
+	}
+	if c.Delta != nil {
+		s += ", delta " + analysis.FormatValue(*c.Delta)
+	}
+	return s
+}
+
 // failureText is "<errorKind>: <message>" (either part may be missing).
 func failureText(c *analysis.Check) string {
 	kind, msg := c.ErrorKind, c.Message

@@ -73,6 +73,8 @@ type htmlMetric struct {
 	Total       int
 	Chart       *chart
 	Compat      []htmlCompat // Flagger compatibility notes
+	Webhook     string       // a gate webhook's name and type
+	Baseline    string       // a relative check's baseline query
 }
 
 // htmlCompat is one Flagger compatibility note: its text and stable code.
@@ -165,7 +167,7 @@ func WriteHTML(w io.Writer, r *analysis.Report) error {
 				TemplateRef: clean(m.TemplateRef),
 				Provider:    clean(m.Provider),
 				Interval:    clean(m.Interval),
-				Range:       rangeText(m.Min, m.Max),
+				Range:       boundsText(m.Min, m.Max, m),
 				Query:       clean(m.Query),
 				Total:       len(m.Checks),
 				Chart:       buildChart(fmt.Sprintf("chart-%d-%d", ci, mi), c, m),
@@ -181,7 +183,20 @@ func WriteHTML(w io.Writer, r *analysis.Report) error {
 			if last := lastCheck(m); last != nil {
 				min, max := checkBounds(last, m)
 				hm.Last = clean(outcomeText(last, min, max))
+				if bt := baselineText(last); bt != "" {
+					hm.Last += " (" + clean(bt) + ")"
+				}
 				hm.LastPassed = last.Passed
+			}
+			if m.Webhook != nil {
+				hm.Webhook = clean(m.Webhook.Name + " (" + m.Webhook.Type + ")")
+				hm.Baseline = clean(m.BaselineQuery)
+				switch {
+				case m.Provider != "":
+					hm.Provider = clean(m.Provider + " (the gate's --config)")
+				default:
+					hm.Provider = "the template's"
+				}
 			}
 			if hm.Provider == "" {
 				hm.Provider = "cluster (aggregation layer)"
@@ -199,7 +214,7 @@ func WriteHTML(w io.Writer, r *analysis.Report) error {
 					TimeISO: stamp(ch.Time),
 					Weight:  "—",
 					Value:   "—",
-					Range:   rangeText(min, max),
+					Range:   boundsText(min, max, m),
 					Passed:  ch.Passed,
 					Kind:    clean(ch.ErrorKind),
 					Message: clean(ch.Message),
@@ -215,6 +230,9 @@ func WriteHTML(w io.Writer, r *analysis.Report) error {
 				}
 				if ch.HasValue {
 					row.Value = analysis.FormatValue(ch.Value)
+				}
+				if bt := baselineText(ch); bt != "" {
+					row.Value += " (" + bt + ")"
 				}
 				hc.Checks = append(hc.Checks, row)
 			}

@@ -80,7 +80,7 @@ func WriteJSON(w io.Writer, r *analysis.Report) error {
 			}
 			jm := jsonMetric{
 				MetricResult: *m,
-				Range:        rangeText(m.Min, m.Max),
+				Range:        boundsText(m.Min, m.Max, m),
 				Checks:       make([]jsonCheck, 0, len(m.Checks)),
 			}
 			for _, ch := range m.Checks {

@@ -125,8 +125,19 @@ func WriteJUnit(w io.Writer, r *analysis.Report) error {
 		var out strings.Builder
 		for mi := range c.Metrics {
 			m := &c.Metrics[mi]
-			fmt.Fprintf(&out, "metric %s: template %s, range %s, query %s\n",
-				m.Name, m.TemplateRef, rangeText(m.Min, m.Max), m.Query)
+			src := "template " + m.TemplateRef
+			if m.Webhook != nil {
+				src = fmt.Sprintf("gate webhook %s (%s), ", m.Webhook.Name, m.Webhook.Type)
+				if m.TemplateRef != "" {
+					src += "template " + m.TemplateRef
+				} else {
+					src += "provider " + m.Provider
+				}
+			}
+			fmt.Fprintf(&out, "metric %s: %s, range %s, query %s\n", m.Name, src, boundsText(m.Min, m.Max, m), m.Query)
+			if m.BaselineQuery != "" {
+				fmt.Fprintf(&out, "metric %s: baseline query %s\n", m.Name, m.BaselineQuery)
+			}
 			for k := range m.Checks {
 				ch := &m.Checks[k]
 				tc := junitTestcase{
@@ -213,7 +224,13 @@ func checkDetail(c *analysis.Check, m *analysis.MetricResult) string {
 	} else {
 		fmt.Fprintf(&b, "value:   none\n")
 	}
-	fmt.Fprintf(&b, "range:   %s\n", rangeText(min, max))
+	if c.BaselineQuery != "" {
+		fmt.Fprintf(&b, "baseline query: %s\n", c.BaselineQuery)
+	}
+	if bt := baselineText(c); bt != "" {
+		fmt.Fprintf(&b, "relative: %s\n", bt)
+	}
+	fmt.Fprintf(&b, "range:   %s\n", boundsText(min, max, m))
 	fmt.Fprintf(&b, "matched: %d\n", c.Matched)
 	if at := ageText(c); at != "" {
 		fmt.Fprintf(&b, "data:    %s\n", at)

@@ -352,6 +352,17 @@ func (p *Progress) logLine(b *bytes.Buffer, e analysis.Event, st *canaryState) {
 			kv("value", "none")
 		}
 		kv("range", rangeASCII(c.Min, c.Max))
+		if c.Baseline != nil {
+			kv("baseline", analysis.FormatValue(*c.Baseline))
+			ratio := "undefined"
+			if c.Ratio != nil {
+				ratio = analysis.FormatValue(*c.Ratio)
+			}
+			kv("ratio", ratio)
+			if c.Delta != nil {
+				kv("delta", analysis.FormatValue(*c.Delta))
+			}
+		}
 		if !c.Newest.IsZero() {
 			kv("age", FormatAge(c.Age))
 		}

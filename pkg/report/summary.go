@@ -58,15 +58,18 @@ func WriteSummary(w io.Writer, r *analysis.Report) error {
 		}
 		for mi := range c.Metrics {
 			m := &c.Metrics[mi]
-			last, rng := "-", rangeText(m.Min, m.Max)
+			last, rng := "-", boundsText(m.Min, m.Max, m)
 			if lc := lastCheck(m); lc != nil {
 				min, max := checkBounds(lc, m)
-				rng = rangeText(min, max)
+				rng = boundsText(min, max, m)
 				mark := "✓ "
 				if !lc.Passed {
 					mark = "✗ "
 				}
 				last = mark + lastValueText(lc, min, max)
+				if bt := baselineText(lc); bt != "" {
+					last += " (" + bt + ")"
+				}
 			}
 			reason := ""
 			if mi == 0 {
@@ -168,6 +171,9 @@ func WriteChecks(w io.Writer, r *analysis.Report) error {
 				if k.HasValue {
 					value = analysis.FormatValue(k.Value)
 				}
+				if bt := baselineText(k); bt != "" {
+					value += " (" + bt + ")"
+				}
 				result := "✓ pass"
 				if !k.Passed {
 					kind := k.ErrorKind
@@ -187,7 +193,7 @@ func WriteChecks(w io.Writer, r *analysis.Report) error {
 				if !k.Newest.IsZero() {
 					age = FormatAge(k.Age)
 				}
-				row(canaryID(c), m.Name, query, value, age, rangeText(min, max), result)
+				row(canaryID(c), m.Name, query, value, age, boundsText(min, max, m), result)
 			}
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 	"github.com/extmetrics/extmetrics/pkg/cmd/connflags"
 	"github.com/extmetrics/extmetrics/pkg/flagger"
+	"github.com/extmetrics/extmetrics/pkg/gate"
 	"github.com/extmetrics/extmetrics/pkg/provider"
 	"github.com/extmetrics/extmetrics/pkg/report"
 )
@@ -39,6 +40,7 @@ type options struct {
 	maxAge    string
 	compat    string
 	overrides []string
+	gateConf  string
 }
 
 // NewCommand returns the analyze command.
@@ -58,6 +60,11 @@ A template without spec.provider.address uses --server, else the kubeconfig's cl
 aggregation layer). A template's address wins over --server; --address-override OLD=NEW points
 templates naming OLD at NEW without editing YAML. --interval replaces every canary's analysis interval (for CI); --once
 runs every check once and prints rendered query, value and range (a lint for templates).
+
+Webhooks of type rollout or pre-rollout whose url calls an extmetrics gate (path ending in
+/flagger/v1/check) run in-process with the gate's own code and semantics (absolute and relative
+checks), reported like metrics as webhook/<name>; --gate-config names the gate's --config file
+for their metadata.provider.
 
 Exit status: 0 every analysis succeeded, 1 an analysis failed or was interrupted,
 2 configuration error (files, flags, templates).`,
@@ -88,6 +95,8 @@ Exit status: 0 every analysis succeeded, 1 an analysis failed or was interrupted
 	fs.StringVar(&o.maxAge, "max-age", "auto", "fail checks on data older than this when the query has no maxAge= (auto: 3 analysis intervals, at least 5m; 0 turns it off)")
 	fs.StringArrayVar(&o.overrides, "address-override", nil, "OLD=NEW: use NEW wherever a MetricTemplate's spec.provider.address is OLD (a host:port, or a whole https:// address); repeatable. The template's secret still applies")
 	fs.StringVar(&o.compat, "flagger-compat", string(analysis.FlaggerCompatWarn), "templates real Flagger would treat differently (trailing newline, aggregate=, maxAge=): warn (a note in every output) or strict (their checks fail)")
+	fs.StringVar(&o.gateConf, "gate-config", "", "the extmetrics gate's --config file (its named providers): webhooks that call a gate (url .../flagger/v1/check) with metadata provider: NAME read through it")
+	_ = c.MarkFlagFilename("gate-config", "yaml", "yml")
 	_ = c.RegisterFlagCompletionFunc("flagger-compat", cobra.FixedCompletions([]cobra.Completion{"warn", "strict"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.RegisterFlagCompletionFunc("multi-item", cobra.FixedCompletions([]cobra.Completion{"fail", "first"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]cobra.Completion{"text", "table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
@@ -142,7 +151,14 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 		return cmdutil.Usage(err)
 	}
 
-	resolved, notes, err := analysis.Load(o.files, flagger.Options{DefaultNamespace: o.namespace, Stdin: stdin})
+	var gateConfig *gate.Config
+	if o.gateConf != "" {
+		if gateConfig, err = gate.LoadConfig(o.gateConf); err != nil {
+			return cmdutil.Usagef("--gate-config: %v", err)
+		}
+	}
+
+	set, resolved, notes, err := analysis.LoadSet(o.files, flagger.Options{DefaultNamespace: o.namespace, Stdin: stdin})
 	if !o.quiet {
 		for _, n := range flagger.SummarizeNotes(notes) {
 			fmt.Fprintln(stderr, "note:", n)
@@ -161,6 +177,15 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 		FlaggerCompat: compat,
 	}
 	runner.Factory = warnings(runner.Connection.Factory(), stderr)
+	if gateConfig != nil || hasGateChecks(resolved) {
+		// Webhooks that call the gate run in-process on the gate's code
+		// path, over the objects loaded and with analyze's connection.
+		g, err := gate.New(gate.Options{Config: gateConfig, Objects: gate.NewSetObjects(set), Factory: runner.Factory, MaxAge: maxAge})
+		if err != nil {
+			return cmdutil.Usagef("--gate-config: %v", err)
+		}
+		runner.Gate = g
+	}
 	if !o.quiet {
 		runner.Observer = report.NewProgressTo(stderr)
 	}
@@ -199,6 +224,15 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 		}
 	}
 	return nil
+}
+
+func hasGateChecks(resolved []*flagger.Resolved) bool {
+	for _, r := range resolved {
+		if len(r.GateChecks) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // warnings wraps a factory to print each provider's ConnInfo.Warning (e.g.
