@@ -5,5 +5,6 @@
 // verdicts. Recorder implements gate.EventRecorder; the gate decides which
 // checks become events and de-duplicates them per analysis interval.
 // Writing needs create and patch on events (deploy/rbac.yaml); Shutdown
-// stops the broadcaster and waits for writes in flight.
+// waits (bounded) for the events already recorded to be written, then stops
+// the broadcaster and the writes in flight.
 package kubeevents

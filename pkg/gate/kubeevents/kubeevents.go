@@ -1,10 +1,12 @@
 package kubeevents
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"os"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -30,11 +32,17 @@ const (
 	SpamInterval = 5 // seconds
 )
 
+// DefaultDrainTimeout bounds Shutdown's wait for the events still queued.
+const DefaultDrainTimeout = 5 * time.Second
+
 // Options configure a Recorder.
 type Options struct {
 	// Host is the events' reportingInstance and source host (default the
 	// host name: the pod's name in a cluster).
 	Host string
+	// DrainTimeout bounds how long Shutdown waits for the events still
+	// queued to be written (default DefaultDrainTimeout).
+	DrainTimeout time.Duration
 }
 
 // Recorder records gate.Events as core/v1 Events. Record never blocks
@@ -43,6 +51,7 @@ type Recorder struct {
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
 	sink        *sink
+	drain       time.Duration
 
 	mu     sync.RWMutex
 	closed bool
@@ -67,7 +76,7 @@ func NewForClient(client typedcorev1.EventsGetter, opts Options) *Recorder {
 		host, _ = os.Hostname()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &sink{client: client, ctx: ctx, cancel: cancel}
+	s := &sink{client: client, ctx: ctx, cancel: cancel, drained: make(chan struct{})}
 	s.idle = sync.NewCond(&s.mu)
 	b := record.NewBroadcaster(record.WithCorrelatorOptions(record.CorrelatorOptions{
 		BurstSize: SpamBurst, QPS: 1.0 / SpamInterval,
@@ -77,6 +86,7 @@ func NewForClient(client typedcorev1.EventsGetter, opts Options) *Recorder {
 		broadcaster: b,
 		recorder:    b.NewRecorder(runtime.NewScheme(), corev1.EventSource{Component: Component, Host: host}),
 		sink:        s,
+		drain:       cmp.Or(opts.DrainTimeout, DefaultDrainTimeout),
 	}
 }
 
@@ -95,8 +105,9 @@ func (r *Recorder) Record(e gate.Event) {
 	r.recorder.Event(ref, e.Type, e.Reason, e.Message)
 }
 
-// Shutdown stops the broadcaster (events not yet written are dropped),
-// cancels the writes in flight and waits for them. Idempotent.
+// Shutdown stops recording: it waits (at most Options.DrainTimeout) until
+// the events already recorded are written, then stops the broadcaster,
+// cancels the writes still in flight and waits for them. Idempotent.
 func (r *Recorder) Shutdown() {
 	r.mu.Lock()
 	if r.closed {
@@ -104,19 +115,35 @@ func (r *Recorder) Shutdown() {
 		return
 	}
 	r.closed = true
+	// A marker behind every event recorded so far: the broadcaster hands
+	// events to the sink in order, so once the sink sees it, they are all
+	// written (or given up). Its own object: no spam filter or aggregation
+	// of the gate's events holds it back. Never sent to the API server.
+	r.recorder.Event(&corev1.ObjectReference{Kind: drainKind, Namespace: "default", Name: "drain"}, corev1.EventTypeNormal, "Drain", "drain")
 	r.mu.Unlock()
+	t := time.NewTimer(r.drain)
+	select {
+	case <-r.sink.drained:
+	case <-t.C:
+	}
+	t.Stop()
 	r.broadcaster.Shutdown()
 	r.sink.close()
 }
+
+// drainKind marks Shutdown's marker event.
+const drainKind = "extmetrics.dev/drain-marker"
 
 var _ gate.EventRecorder = (*Recorder)(nil)
 
 // sink writes events with a context Shutdown cancels, and counts the
 // writes in flight so that Shutdown can wait for them.
 type sink struct {
-	client typedcorev1.EventsGetter
-	ctx    context.Context
-	cancel context.CancelFunc
+	client  typedcorev1.EventsGetter
+	ctx     context.Context
+	cancel  context.CancelFunc
+	drained chan struct{} // closed when Shutdown's marker arrives
+	once    sync.Once
 
 	mu       sync.Mutex
 	idle     *sync.Cond
@@ -156,6 +183,10 @@ func (s *sink) close() {
 }
 
 func (s *sink) Create(e *corev1.Event) (*corev1.Event, error) {
+	if e.InvolvedObject.Kind == drainKind {
+		s.once.Do(func() { close(s.drained) })
+		return e, nil
+	}
 	if err := s.start(); err != nil {
 		return nil, err
 	}

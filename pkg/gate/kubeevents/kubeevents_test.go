@@ -2,13 +2,17 @@ package kubeevents_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/extmetrics/extmetrics/internal/testutil"
 	"github.com/extmetrics/extmetrics/pkg/gate"
@@ -71,4 +75,36 @@ func TestRecorder(t *testing.T) {
 	if got := list(t, c, "shop"); len(got) != 1 || got[0].Count != 2 {
 		t.Fatalf("recorded after Shutdown: %+v", got)
 	}
+}
+
+// Shutdown right after recording writes what was recorded first; when the
+// API server does not answer, it gives up after DrainTimeout and leaves no
+// goroutine behind.
+func TestShutdownDrains(t *testing.T) {
+	c := fake.NewClientset()
+	r := kubeevents.NewForClient(c.CoreV1(), kubeevents.Options{Host: "gate-0"})
+	for i := 0; i < 20; i++ {
+		r.Record(gate.Event{Object: gate.EventObject{APIVersion: "flagger.app/v1beta1", Kind: "Canary", Namespace: "shop", Name: fmt.Sprintf("c%d", i)},
+			Type: gate.EventWarning, Reason: gate.EventReasonFailed, Message: "m"})
+	}
+	r.Shutdown()
+	if got := list(t, c, "shop"); len(got) != 20 {
+		t.Fatalf("%d events written before Shutdown returned, want 20", len(got))
+	}
+
+	before := runtime.NumGoroutine()
+	down := fake.NewClientset()
+	down.PrependReactor("create", "events", func(k8stesting.Action) (bool, k8sruntime.Object, error) {
+		return true, nil, errors.New("connection refused")
+	})
+	r = kubeevents.NewForClient(down.CoreV1(), kubeevents.Options{DrainTimeout: 300 * time.Millisecond})
+	r.Record(gate.Event{Object: gate.EventObject{Kind: "Canary", Namespace: "shop", Name: "web"}, Type: gate.EventNormal, Reason: gate.EventReasonPassed, Message: "m"})
+	start := time.Now()
+	r.Shutdown()
+	if d := time.Since(start); d < 300*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("Shutdown took %v with the API server down, want about the 300ms DrainTimeout", d)
+	}
+	testutil.Eventually(t, 10*time.Second, "no goroutine left", func() (bool, string) {
+		return runtime.NumGoroutine() <= before, fmt.Sprint(runtime.NumGoroutine(), " > ", before)
+	})
 }

@@ -44,26 +44,31 @@ func repoRoot(t testing.TB) string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "..")
 }
 
-// flaggerCRDs reads artifacts/flagger/crd.yaml from the Flagger module
-// (downloaded through the Go module proxy into the module cache).
-func flaggerCRDs(t testing.TB) string {
+// moduleFile reads a file of a Go module (downloaded through the Go module
+// proxy into the module cache): Flagger's and Argo Rollouts' CRDs.
+func moduleFile(t testing.TB, module, file string) string {
 	t.Helper()
-	gomod := exec.Command("go", "mod", "download", "-json", "github.com/fluxcd/flagger@v1.36.1")
+	gomod := exec.Command("go", "mod", "download", "-json", module)
 	gomod.Dir = t.TempDir() // outside any module: go.mod stays untouched
 	gomod.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GO111MODULE=on")
 	out, err := gomod.Output()
 	if err != nil {
-		harness.Unavailable(t, fmt.Errorf("go mod download github.com/fluxcd/flagger@v1.36.1: %v", err))
+		harness.Unavailable(t, fmt.Errorf("go mod download %s: %v", module, err))
 	}
 	var mod struct{ Dir string }
 	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
 		t.Fatalf("go mod download: %v: %s", err, out)
 	}
-	b, err := os.ReadFile(filepath.Join(mod.Dir, "artifacts", "flagger", "crd.yaml"))
+	b, err := os.ReadFile(filepath.Join(mod.Dir, file))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// flaggerCRDs is artifacts/flagger/crd.yaml of the Flagger module.
+func flaggerCRDs(t testing.TB) string {
+	return moduleFile(t, "github.com/fluxcd/flagger@v1.36.1", filepath.Join("artifacts", "flagger", "crd.yaml"))
 }
 
 // kustomize renders deploy/ with the real kubectl.
@@ -170,25 +175,12 @@ func TestManifests(t *testing.T) {
 	}
 }
 
-func portOf(t testing.TB, addr string) int {
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, _ := strconv.Atoi(p)
-	return n
-}
-
-// TestGateAgainstKubeAPIServer: the deploy/ manifests pass server-side dry
-// run; with Flagger's CRDs, the gate's own ServiceAccount and ClusterRoles
-// from deploy/, real MetricTemplates, Canaries and Secrets reach the gate
-// through informers; a template with an address uses its Secret, one
-// without goes through the aggregation layer with the gate's token.
-func TestGateAgainstKubeAPIServer(t *testing.T) {
-	c := cluster.Get(t)
-	ctx := context.Background()
+// deployGate applies Flagger's CRDs and deploy/ (after a server-side dry
+// run) and returns a token of the deployed gate's service account and a
+// kubeconfig with it: the gate's identity and RBAC, as in a cluster.
+func deployGate(t *testing.T, ctx context.Context, c *harness.Cluster) (token, kubeconfig string) {
+	t.Helper()
 	root := repoRoot(t)
-
 	if err := c.ApplyYAML(ctx, flaggerCRDs(t)); err != nil {
 		t.Fatalf("Flagger CRDs: %v", err)
 	}
@@ -213,11 +205,32 @@ func TestGateAgainstKubeAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gateCfg := c.TokenConfig(token)
-	kc := filepath.Join(t.TempDir(), "gate-kubeconfig")
-	if err := c.WriteKubeconfig(kc, "extmetrics-gate", token); err != nil {
+	kubeconfig = filepath.Join(t.TempDir(), "gate-kubeconfig")
+	if err := c.WriteKubeconfig(kubeconfig, "extmetrics-gate", token); err != nil {
 		t.Fatal(err)
 	}
+	return token, kubeconfig
+}
+
+func portOf(t testing.TB, addr string) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// TestGateAgainstKubeAPIServer: the deploy/ manifests pass server-side dry
+// run; with Flagger's CRDs, the gate's own ServiceAccount and ClusterRoles
+// from deploy/, real MetricTemplates, Canaries and Secrets reach the gate
+// through informers; a template with an address uses its Secret, one
+// without goes through the aggregation layer with the gate's token.
+func TestGateAgainstKubeAPIServer(t *testing.T) {
+	c := cluster.Get(t)
+	ctx := context.Background()
+	token, kc := deployGate(t, ctx, c)
+	gateCfg := c.TokenConfig(token)
 	for _, verb := range []string{"create secrets -n shop", "delete metrictemplates.flagger.app -n shop", "update canaries.flagger.app -n shop", "list pods -n shop",
 		"delete events -n shop", "update events -n shop", "list events -n shop"} {
 		out, _, _ := c.KubectlWithKubeconfig(ctx, kc, append([]string{"auth", "can-i"}, strings.Fields(verb)...)...)
