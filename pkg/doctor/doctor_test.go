@@ -104,27 +104,32 @@ func TestProviderTypeEnum(t *testing.T) {
 }
 
 func TestGateWebhookMetrics(t *testing.T) {
-	var m map[string]any
-	err := yaml.Unmarshal([]byte(`
+	set := flagger.NewSet(flagger.Options{})
+	set.Parse("c.yaml", []byte(`
 apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata: {name: web, namespace: shop}
 spec:
+  targetRef: {name: web}
   analysis:
     webhooks:
       - name: load
         url: http://loadtester.test/
+        metadata: {mx: "1"}
       - name: err
         url: http://extmetrics-gate.extmetrics/flagger/v1/check
         metadata: {templateRef: other/error-rate, max: "1", interval: 2m, variables.region: eu}
       - name: named
         url: http://extmetrics-gate.extmetrics/flagger/v1/check
-        metadata: {provider: datadog, query: "x"}
-`), &m)
-	if err != nil {
+        metadata: {provider: datadog, query: "x", max: "1"}
+      - name: typo
+        url: http://extmetrics-gate.extmetrics/flagger/v1/check
+        metadata: {templateRef: error-rate, mx: "1"}
+`))
+	if err := set.Err(); err != nil {
 		t.Fatal(err)
 	}
-	got := gateWebhookMetrics(&unstructured.Unstructured{Object: m})
+	got, bad := gateWebhookMetrics(set.Canaries[0])
 	if len(got) != 1 {
 		t.Fatalf("%d metrics, want 1: %+v", len(got), got)
 	}
@@ -132,6 +137,10 @@ spec:
 	if g.Name != "webhook err" || g.TemplateRef.Namespace != "other" || g.TemplateRef.Name != "error-rate" || g.Interval != "2m" ||
 		g.ThresholdRange == nil || g.ThresholdRange.Min != nil || *g.ThresholdRange.Max != 1 || g.TemplateVariables["region"] != "eu" {
 		t.Errorf("%+v", g)
+	}
+	// The gate's own reading: an unknown key is refused, as the gate would.
+	if len(bad) != 1 || bad["typo"] == nil || !strings.Contains(bad["typo"].Error(), `unknown metadata key(s) "mx"`) {
+		t.Errorf("bad %v", bad)
 	}
 }
 

@@ -222,56 +222,41 @@ func (r *run) checkSecretKeys(ti *tmplInfo) {
 
 // gateWebhookMetrics turns a Canary's webhooks that call the gate with a
 // templateRef into metrics (thresholdRange from min/max), so they render
-// and run like analyze runs metrics.
-func gateWebhookMetrics(u *unstructured.Unstructured) []flagger.Metric {
-	hooks, _, _ := unstructured.NestedSlice(u.Object, "spec", "analysis", "webhooks")
-	if hooks == nil {
-		hooks, _, _ = unstructured.NestedSlice(u.Object, "spec", "canaryAnalysis", "webhooks")
+// and run like analyze runs metrics. The metadata is read by the gate's own
+// reading (gate.WebhookRequest); a webhook the gate would refuse is
+// returned in bad with the gate's reason.
+func gateWebhookMetrics(c *flagger.Canary) (out []flagger.Metric, bad map[string]error) {
+	if c.Spec.Analysis == nil {
+		return nil, nil
 	}
-	var out []flagger.Metric
-	for _, h := range hooks {
-		m, ok := h.(map[string]any)
-		if !ok {
+	for i := range c.Spec.Analysis.Webhooks {
+		h := &c.Spec.Analysis.Webhooks[i]
+		if !h.IsGateCheck() {
 			continue
 		}
-		url, _ := m["url"].(string)
-		name, _ := m["name"].(string)
-		md, _ := m["metadata"].(map[string]any)
-		ref, _ := md["templateRef"].(string)
-		if !strings.Contains(url, "/flagger/v1/check") || ref == "" {
+		req, err := gate.WebhookRequest(c.Namespace, c.Name, h.Metadata)
+		if err != nil {
+			if bad == nil {
+				bad = map[string]error{}
+			}
+			bad[h.Name] = err
 			continue
 		}
-		ns, tname, ok := strings.Cut(ref, "/")
+		if req.TemplateRef == "" {
+			continue
+		}
+		ns, tname, ok := strings.Cut(req.TemplateRef, "/")
 		if !ok {
-			ns, tname = "", ref
+			ns, tname = "", req.TemplateRef
 		}
-		metric := flagger.Metric{Name: "webhook " + name, TemplateRef: &flagger.ObjectRef{Name: tname, Namespace: ns}}
-		if iv, _ := md["interval"].(string); iv != "" {
-			metric.Interval = iv
-		}
-		tr := &flagger.ThresholdRange{}
-		for key, dst := range map[string]**float64{"min": &tr.Min, "max": &tr.Max} {
-			if s, _ := md[key].(string); s != "" {
-				if v, err := strconv.ParseFloat(s, 64); err == nil {
-					*dst = &v
-				}
-			}
-		}
-		if tr.Min != nil || tr.Max != nil {
-			metric.ThresholdRange = tr
-		}
-		vars := map[string]string{}
-		for k, v := range md {
-			if s, ok := v.(string); ok && strings.HasPrefix(k, "variables.") {
-				vars[strings.TrimPrefix(k, "variables.")] = s
-			}
-		}
-		if len(vars) > 0 {
-			metric.TemplateVariables = vars
+		metric := flagger.Metric{Name: "webhook " + h.Name, TemplateRef: &flagger.ObjectRef{Name: tname, Namespace: ns},
+			Interval: req.Interval, TemplateVariables: req.Variables}
+		if req.Min != nil || req.Max != nil {
+			metric.ThresholdRange = &flagger.ThresholdRange{Min: req.Min, Max: req.Max}
 		}
 		out = append(out, metric)
 	}
-	return out
+	return out, bad
 }
 
 // prepareTemplates decodes templates and canaries and resolves every
@@ -347,7 +332,16 @@ func (r *run) prepareTemplates() {
 				consider(m, false)
 			}
 		}
-		for _, m := range gateWebhookMetrics(u) {
+		hooks, bad := gateWebhookMetrics(c)
+		for _, name := range slices.Sorted(maps.Keys(bad)) {
+			r.add(Finding{
+				ID: "canary.invalid", Severity: SeverityError, Object: cobj,
+				Message: oneLine(fmt.Sprintf("webhook %q calls the gate, which refuses its metadata: %v", name, bad[name])),
+				Rollout: "the gate answers 400 at every call: Flagger counts a failed check each time and rolls the canary back",
+				Fix:     "correct the webhook's metadata (docs/gate.md#flagger)",
+			})
+		}
+		for _, m := range hooks {
 			consider(m, true)
 		}
 		if len(metrics) == 0 {

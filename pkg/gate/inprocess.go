@@ -2,6 +2,7 @@ package gate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -27,10 +28,7 @@ const DefaultWebhookTimeout = 10 * time.Second
 // --config must have it) and the MetricTemplates it references; nil when
 // the webhook can run. Nothing is queried.
 func (g *Gate) ValidateWebhook(c *flagger.Canary, w *flagger.Webhook) error {
-	req, err := flaggerRequest(payload(c, w))
-	if err == nil {
-		err = req.validate()
-	}
+	req, err := WebhookRequest(c.Namespace, c.Name, w.Metadata)
 	if err == nil && req.Provider != "" {
 		if _, _, perr := g.registry.Named(req.Provider); perr != nil {
 			if errorKind(perr) == KindUnknownProvider {
@@ -56,6 +54,22 @@ func providerList(names []string) string {
 		return "no provider (no --gate-config given)"
 	}
 	return strings.Join(names, ", ")
+}
+
+// WebhookRequest reads a Flagger webhook's metadata for the Canary
+// namespace/name as POST /flagger/v1/check reads it: the one reading of the
+// keys (unknown ones, numbers that are not, inconsistent bounds and a
+// baseline without a relative bound are errors, worded as the gate's 400).
+// doctor and analyze use it; nothing is looked up or queried.
+func WebhookRequest(namespace, name string, metadata map[string]string) (Request, error) {
+	req, err := flaggerRequest(&FlaggerPayload{Name: name, Namespace: namespace, Metadata: metadata})
+	if err == nil {
+		err = req.validate()
+	}
+	if err != nil {
+		return req, errors.New(errorMessage(err))
+	}
+	return req, nil
 }
 
 // payload is what Flagger POSTs for the webhook (phase Progressing: the
