@@ -3,7 +3,7 @@ package gate
 import (
 	"crypto/sha256"
 	"fmt"
-	"io"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -169,21 +169,39 @@ func (g *Gate) eventObject(req *Request, res *Result) (EventObject, time.Duratio
 // template variables), so two webhooks that differ only in a bound are two
 // checks. A digest: the memory per key is fixed whatever the query's size.
 func eventKey(obj EventObject, req *Request, verdict string) [sha256.Size]byte {
-	h := sha256.New()
-	field := func(s string) {
-		io.WriteString(h, strconv.Itoa(len(s)))
-		h.Write([]byte{':'})
-		io.WriteString(h, s)
-	}
-	for _, s := range []string{obj.APIVersion, obj.Kind, obj.Namespace, obj.Name, obj.UID, verdict,
-		req.TemplateRef, req.Provider, req.Query, req.Baseline, req.BaselineTemplateRef, req.bounds().String(),
+	var arr [512]byte // the usual key fits: no allocation
+	b := arr[:0]
+	for _, s := range [...]string{obj.APIVersion, obj.Kind, obj.Namespace, obj.Name, obj.UID, verdict,
+		req.TemplateRef, req.Provider, req.Query, req.Baseline, req.BaselineTemplateRef,
 		req.Target, req.Service, req.Ingress, req.Route, req.Interval} {
-		field(s)
+		b = appendField(b, s)
 	}
-	keyFields(req.Variables, field)
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	return out
+	for _, v := range [...]*float64{req.Min, req.Max, req.MinRatio, req.MaxRatio, req.MinDelta, req.MaxDelta} {
+		if v == nil {
+			b = append(b, '-')
+			continue
+		}
+		b = strconv.AppendFloat(b, *v, 'g', -1, 64)
+		b = append(b, ';')
+	}
+	if len(req.Variables) > 0 {
+		keys := make([]string, 0, len(req.Variables))
+		for k := range req.Variables {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			b = appendField(appendField(b, k), req.Variables[k])
+		}
+	}
+	return sha256.Sum256(b)
+}
+
+// appendField appends s, prefixed by its length (unambiguous fields).
+func appendField(b []byte, s string) []byte {
+	b = strconv.AppendInt(b, int64(len(s)), 10)
+	b = append(b, ':')
+	return append(b, s...)
 }
 
 // eventDedupe remembers, per (object, check, verdict), until when a
