@@ -64,6 +64,11 @@ address and secretRef), coalesces and caches identical checks, and answers a
 verdict. Endpoints: POST /v1/check, POST /flagger/v1/check,
 GET /argo/v1/value, /healthz, /readyz, /metrics. See docs/gate.md.
 
+With a cluster it records each check as a Kubernetes Event on its Canary
+(Flagger) or on the AnalysisRun an Argo request names (analysisRun=):
+Normal for a pass, Warning for a fail or an error, at most one per check,
+verdict and analysis interval (--events=false turns it off).
+
 Without a cluster (no kubeconfig, not in a pod, or --no-cluster) it serves
 the named providers of --config only, and says so in its first log line.`,
 		Example: `  extmetrics gate --listen :8080 --config /etc/extmetrics/gate.yaml
