@@ -32,6 +32,11 @@ type Options struct {
 	// a note instead of failing the canary. Every other command keeps it
 	// false, so they refuse datadog templates with a hint to migrate them.
 	AcceptDatadog bool
+	// Read, when set, is given each file's name and content as it is read
+	// (by Load and AddPath, before parsing): `extmetrics migrate` keeps the
+	// raw YAML this way. An error it returns is recorded, named by the file,
+	// and the file is not parsed.
+	Read func(name string, data []byte) error
 }
 
 // Set is every object loaded, in the order read. It is not safe for
@@ -48,14 +53,15 @@ type Set struct {
 	defaultNS  string
 	stdin      io.Reader
 	stdinUsed  bool
-	datadog    bool // Options.AcceptDatadog
+	datadog    bool                                 // Options.AcceptDatadog
+	readHook   func(name string, data []byte) error // Options.Read
 	errs       []error
 	seen       map[string]Source // kind/namespace/name -> where first defined
 }
 
 // NewSet returns an empty set.
 func NewSet(opts Options) *Set {
-	s := &Set{defaultNS: opts.DefaultNamespace, stdin: opts.Stdin, datadog: opts.AcceptDatadog, seen: map[string]Source{}}
+	s := &Set{defaultNS: opts.DefaultNamespace, stdin: opts.Stdin, datadog: opts.AcceptDatadog, readHook: opts.Read, seen: map[string]Source{}}
 	if s.defaultNS == "" {
 		s.defaultNS = DefaultNamespace
 	}
@@ -93,12 +99,7 @@ func (s *Set) AddPath(path string) {
 			return
 		}
 		s.stdinUsed = true
-		data, err := readLimited(s.stdin)
-		if err != nil {
-			s.errs = append(s.errs, fmt.Errorf("<stdin>: %w", err))
-			return
-		}
-		s.Parse("<stdin>", data)
+		s.read("<stdin>", s.stdin)
 		return
 	}
 	info, err := os.Stat(path)
@@ -144,23 +145,24 @@ func (s *Set) addFile(path string) {
 		return
 	}
 	defer f.Close()
-	data, err := readLimited(f)
-	if err != nil {
-		s.errs = append(s.errs, fmt.Errorf("%s: %w", path, err))
-		return
-	}
-	s.Parse(path, data)
+	s.read(path, f)
 }
 
-func readLimited(r io.Reader) ([]byte, error) {
+// read reads one file (at most MaxFileSize), hands it to Options.Read and
+// parses it.
+func (s *Set) read(name string, r io.Reader) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err == nil && len(data) > MaxFileSize {
+		err = fmt.Errorf("larger than %d MiB", MaxFileSize>>20)
+	}
+	if err == nil && s.readHook != nil {
+		err = s.readHook(name, data)
+	}
 	if err != nil {
-		return nil, err
+		s.errs = append(s.errs, fmt.Errorf("%s: %w", name, err))
+		return
 	}
-	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("larger than %d MiB", MaxFileSize>>20)
-	}
-	return data, nil
+	s.Parse(name, data)
 }
 
 // Parse adds the objects of one (multi-document) YAML or JSON file; name is

@@ -2,6 +2,7 @@ package flagger
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -434,6 +435,41 @@ func TestLoadPathErrors(t *testing.T) {
 	}
 	if _, err := Load(nil, Options{}); err == nil {
 		t.Fatal("no error for no paths")
+	}
+}
+
+// Options.Read sees every file read (files, a directory's, stdin) with its
+// content before it is parsed; its error is recorded under the file's name
+// and the file is left unparsed.
+func TestLoadReadHook(t *testing.T) {
+	dir := t.TempDir()
+	tmpl := "apiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {name: %s, namespace: shop}\nspec:\n  provider: {type: externalmetrics}\n  query: \"shop/m\"\n"
+	for _, n := range []string{"a", "b"} {
+		if err := os.WriteFile(filepath.Join(dir, n+".yaml"), []byte(fmt.Sprintf(tmpl, n)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]string{}
+	read := func(name string, data []byte) error {
+		seen[filepath.Base(name)] = string(data)
+		if filepath.Base(name) == "b.yaml" {
+			return errors.New("refused")
+		}
+		return nil
+	}
+	set, err := Load([]string{dir, "-"}, Options{Stdin: strings.NewReader(fmt.Sprintf(tmpl, "c")), Read: read})
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "b.yaml")+": refused") {
+		t.Fatalf("error %v, want b.yaml refused", err)
+	}
+	if len(seen) != 3 || seen["a.yaml"] != fmt.Sprintf(tmpl, "a") || seen["<stdin>"] != fmt.Sprintf(tmpl, "c") {
+		t.Fatalf("Read saw %q", seen)
+	}
+	var names []string
+	for _, m := range set.Templates {
+		names = append(names, m.Name)
+	}
+	if strings.Join(names, ",") != "a,c" {
+		t.Fatalf("templates parsed %v, want a,c (b refused)", names)
 	}
 }
 

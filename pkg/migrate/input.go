@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
 
@@ -33,79 +30,25 @@ type LoadOptions struct {
 }
 
 // Load reads files, directories (their *.yaml, *.yml and *.json, not
-// recursive, in name order) and "-" (stdin) as `extmetrics analyze` does,
-// keeping each file's content. Every error names file, document and field.
+// recursive, in name order) and "-" (stdin) with flagger.Load, as
+// `extmetrics analyze` does, keeping each file's content (a file given twice
+// is an error). Every error names file, document and field.
 func Load(paths []string, opts LoadOptions) (*Input, error) {
-	if opts.Stdin == nil {
-		opts.Stdin = os.Stdin
-	}
-	in := &Input{
-		Set:   flagger.NewSet(flagger.Options{DefaultNamespace: opts.DefaultNamespace, Stdin: opts.Stdin, AcceptDatadog: true}),
-		files: map[string][]byte{},
-	}
-	if len(paths) == 0 {
-		return in, errors.New("no files given")
-	}
-	var errs []error
-	add := func(name string, r io.Reader) {
-		data, err := io.ReadAll(io.LimitReader(r, flagger.MaxFileSize+1))
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
-		case len(data) > flagger.MaxFileSize:
-			errs = append(errs, fmt.Errorf("%s: larger than %d MiB", name, flagger.MaxFileSize>>20))
-		case in.files[name] != nil:
-			errs = append(errs, fmt.Errorf("%s: given more than once", name))
-		default:
-			in.files[name] = data
-			in.Set.Parse(name, data)
-		}
-	}
-	addFile := func(path string) {
-		f, err := os.Open(path)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", path, unwrapPath(err)))
-			return
-		}
-		defer f.Close()
-		add(path, f)
-	}
-	for _, p := range paths {
-		if p == "-" {
-			add("<stdin>", opts.Stdin)
-			continue
-		}
-		info, err := os.Stat(p)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", p, unwrapPath(err)))
-			continue
-		}
-		if !info.IsDir() {
-			addFile(p)
-			continue
-		}
-		entries, err := os.ReadDir(p)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", p, unwrapPath(err)))
-			continue
-		}
-		n := 0
-		for _, e := range entries {
-			ext := strings.ToLower(filepath.Ext(e.Name()))
-			if e.IsDir() || (ext != ".yaml" && ext != ".yml" && ext != ".json") {
-				continue
+	in := &Input{files: map[string][]byte{}}
+	set, err := flagger.Load(paths, flagger.Options{
+		DefaultNamespace: opts.DefaultNamespace,
+		Stdin:            opts.Stdin,
+		AcceptDatadog:    true,
+		Read: func(name string, data []byte) error {
+			if _, ok := in.files[name]; ok {
+				return errors.New("given more than once")
 			}
-			n++
-			addFile(filepath.Join(p, e.Name()))
-		}
-		if n == 0 {
-			errs = append(errs, fmt.Errorf("%s: directory has no .yaml, .yml or .json files", p))
-		}
-	}
-	if err := in.Set.Err(); err != nil {
-		errs = append(errs, err)
-	}
-	return in, errors.Join(errs...)
+			in.files[name] = data
+			return nil
+		},
+	})
+	in.Set = set
+	return in, err
 }
 
 // NewInput wraps content already in memory (name -> YAML), for tests and
@@ -120,14 +63,6 @@ func NewInput(defaultNamespace string, files map[string][]byte, order ...string)
 		in.Set.Parse(name, files[name])
 	}
 	return in, in.Set.Err()
-}
-
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // node returns the mapping node of the object at src (document, and List

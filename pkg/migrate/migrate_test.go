@@ -360,3 +360,34 @@ spec:
 		t.Fatalf("res %+v, err %v", res, err)
 	}
 }
+
+// Load reads paths with flagger.Load and keeps each file's content; a file
+// given twice, a missing file and a directory without YAML are errors
+// naming the path, and stdin is read for "-".
+func TestLoadPaths(t *testing.T) {
+	const tmpl = "testdata/istio/templates.yaml"
+	_, err := Load([]string{tmpl, tmpl}, LoadOptions{})
+	if err == nil || !strings.Contains(err.Error(), tmpl+": given more than once") {
+		t.Fatalf("a file twice: %v", err)
+	}
+	dir := t.TempDir()
+	_, err = Load([]string{filepath.Join(dir, "none.yaml"), dir}, LoadOptions{})
+	if err == nil || !strings.Contains(err.Error(), "none.yaml: no such file or directory") ||
+		!strings.Contains(err.Error(), dir+": directory has no .yaml, .yml or .json files") {
+		t.Fatalf("missing file and empty directory: %v", err)
+	}
+	want, err := os.ReadFile("testdata/istio/canaries.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := Load([]string{tmpl, "-"}, LoadOptions{Stdin: bytes.NewReader(want)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(in.files["<stdin>"], want) || len(in.files) != 2 || len(in.Set.Canaries) == 0 {
+		t.Fatalf("files kept %v, canaries %d", slices.Sorted(maps.Keys(in.files)), len(in.Set.Canaries))
+	}
+	if _, err := Migrate(in, Options{}); err != nil {
+		t.Fatalf("migrating what was read from stdin: %v", err)
+	}
+}
