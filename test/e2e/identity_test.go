@@ -1,10 +1,8 @@
 package e2e_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -89,37 +87,9 @@ func TestDevserverCommandBehindAggregator(t *testing.T) {
 	cmd.SetArgs([]string{"--addr", "0.0.0.0:0", "--scenario", scenarioFile, "--tls-cert", certFile, "--tls-key", keyFile,
 		"--requestheader-client-ca-file", c.FrontProxyCAFile(), "--requestheader-allowed-names", harness.FrontProxyClientName,
 		"--tokens-file", rulesFile, "--log-level", "debug"})
-	pr, pw := io.Pipe()
-	logs := &testutil.Buffer{}
-	cmd.SetOut(pw)
-	cmd.SetErr(logs)
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { err := cmd.ExecuteContext(ctx); pw.Close(); done <- err }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("devserver command did not stop")
-		}
-	})
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		if sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		_, _ = io.Copy(io.Discard, pr)
-	}()
-	var line string
-	select {
-	case line = <-lines:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no start-up line\n%s", logs)
-	}
+	started := testutil.StartCommand(t, cmd)
+	line, logs := started.Line, started.Stderr
 	const want = "authentication: front-proxy request headers X-Remote-User (certificate front-proxy-client); namespace rules for 1 users, 1 groups)"
 	if !strings.HasSuffix(line, want) {
 		t.Fatalf("start-up line %q does not end with %q\n%s", line, want, logs)
@@ -129,7 +99,7 @@ func TestDevserverCommandBehindAggregator(t *testing.T) {
 		t.Fatalf("no URL in %q", line)
 	}
 	port, _ := strconv.Atoi(m[1])
-	if err := c.RegisterExternalMetrics(ctx, harness.Backend{Port: port}); err != nil {
+	if err := c.RegisterExternalMetrics(context.Background(), harness.Backend{Port: port}); err != nil {
 		t.Fatalf("%v\n%s", err, logs)
 	}
 	list := kubectlList(t, c, nsPath+"shop/orders_per_second?labelSelector=app%3Dcheckout")

@@ -1,7 +1,6 @@
 package devserver
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -24,58 +23,22 @@ import (
 var lineRE = regexp.MustCompile(`^extmetrics devserver listening on (https?://127\.0\.0\.1:\d+) \(profile ([a-z-]+), (CA (\S+)|plain HTTP), authentication: (.+)\)$`)
 
 type started struct {
+	*testutil.Command
 	url, profile, caFile, auth string
-	stderr                     *testutil.Buffer
-	cancel                     context.CancelFunc
-	done                       chan error
 }
 
 // start runs the command in-process and waits for its first stdout line.
 func start(t *testing.T, args ...string) *started {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	st := &started{stderr: &testutil.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	cmd := NewCommand()
 	cmd.SetArgs(append([]string{"--addr", "127.0.0.1:0"}, args...))
-	cmd.SetOut(pw)
-	cmd.SetErr(st.stderr)
 	cmd.SilenceUsage = true
-	go func() {
-		err := cmd.ExecuteContext(ctx)
-		pw.Close()
-		st.done <- err
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-st.done:
-		case <-time.After(20 * time.Second):
-			t.Error("command did not stop")
-		}
-	})
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		if sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		_, _ = io.Copy(io.Discard, pr)
-	}()
-	select {
-	case line, ok := <-lines:
-		if !ok {
-			t.Fatalf("command ended without a line: %v\n%s", <-st.done, st.stderr)
-		}
-		m := lineRE.FindStringSubmatch(line)
-		if m == nil {
-			t.Fatalf("first line %q does not match %s", line, lineRE)
-		}
-		st.url, st.profile, st.caFile, st.auth = m[1], m[2], m[4], m[5]
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no line within 30s\n%s", st.stderr)
+	st := &started{Command: testutil.StartCommand(t, cmd)}
+	m := lineRE.FindStringSubmatch(st.Line)
+	if m == nil {
+		t.Fatalf("first line %q does not match %s", st.Line, lineRE)
 	}
+	st.url, st.profile, st.caFile, st.auth = m[1], m[2], m[4], m[5]
 	return st
 }
 
@@ -144,22 +107,22 @@ func TestCommandServes(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not reloaded: %s\n%s", body, st.stderr)
+			t.Fatalf("not reloaded: %s\n%s", body, st.Stderr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 
 	// The reload is logged after the new scenario is in place (and after the
 	// memory release), so wait for the line rather than read the logs at once.
-	for !strings.Contains(st.stderr.String(), `"msg":"scenario reloaded"`) {
+	for !strings.Contains(st.Stderr.String(), `"msg":"scenario reloaded"`) {
 		if time.Now().After(deadline) {
-			t.Fatalf("reload not logged:\n%s", st.stderr)
+			t.Fatalf("reload not logged:\n%s", st.Stderr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 
 	// Logs are JSON lines without tokens.
-	logs := st.stderr.String()
+	logs := st.Stderr.String()
 	for _, l := range strings.Split(strings.TrimSpace(logs), "\n") {
 		if !json.Valid([]byte(l)) {
 			t.Errorf("log line not JSON: %s", l)
@@ -172,11 +135,9 @@ func TestCommandServes(t *testing.T) {
 		t.Errorf("reload not logged:\n%s", logs)
 	}
 
-	st.cancel()
-	if err := <-st.done; err != nil {
+	if err := st.Stop(); err != nil {
 		t.Errorf("command ended with %v", err)
 	}
-	st.done <- nil // for Cleanup
 }
 
 func TestCommandDefaults(t *testing.T) {
@@ -188,9 +149,7 @@ func TestCommandDefaults(t *testing.T) {
 		t.Errorf("%d %s", code, body)
 	}
 	ca := st.caFile
-	st.cancel()
-	<-st.done
-	st.done <- nil
+	_ = st.Stop()
 	if _, err := os.Stat(ca); !os.IsNotExist(err) {
 		t.Errorf("temporary CA %s left behind: %v", ca, err)
 	}
