@@ -282,24 +282,8 @@ spec:
 	ddGVR := migrate.DatadogMetricResource
 	setStatus := func(name, valid, errMsg string) {
 		t.Helper()
-		ri := dyn.Resource(ddGVR).Namespace("shop")
-		obj, err := ri.Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts := time.Now().UTC().Format(time.RFC3339)
-		conds := []any{
-			map[string]any{"type": "Active", "status": "True", "lastUpdateTime": ts, "lastTransitionTime": ts},
-			map[string]any{"type": "Valid", "status": valid, "lastUpdateTime": ts, "lastTransitionTime": ts},
-			map[string]any{"type": "Updated", "status": "True", "lastUpdateTime": ts, "lastTransitionTime": ts},
-		}
-		if errMsg != "" {
-			conds = append(conds, map[string]any{"type": "Error", "status": "True", "message": errMsg, "lastUpdateTime": ts, "lastTransitionTime": ts})
-		}
-		if err := unstructured.SetNestedField(obj.Object, map[string]any{"currentValue": "1", "conditions": conds}, "status"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ri.UpdateStatus(ctx, obj, metav1.UpdateOptions{}); err != nil {
+		st := harness.DatadogMetricStatus{Valid: valid == "True", Value: "1", Updated: time.Now(), Error: errMsg}
+		if err := c.SetDatadogMetricStatus(ctx, "shop", name, st); err != nil {
 			t.Fatal(err)
 		}
 	}

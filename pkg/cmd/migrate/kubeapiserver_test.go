@@ -7,10 +7,6 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/dynamic"
-
 	"github.com/extmetrics/extmetrics/pkg/cmd/cmdutil"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/migrate"
@@ -130,31 +126,11 @@ func TestKubeAPIServer(t *testing.T) {
 	}
 
 	// The Cluster Agent's part: status on the DatadogMetrics.
-	dyn, err := dynamic.NewForConfig(c.AdminConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
 	setStatus := func(ns, name, valid, value string, updated time.Time, errMsg string) {
 		t.Helper()
-		ri := dyn.Resource(migrate.DatadogMetricResource).Namespace(ns)
-		obj, err := ri.Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts := updated.UTC().Format(time.RFC3339)
-		conds := []any{
-			map[string]any{"type": "Active", "status": "True", "lastUpdateTime": ts, "lastTransitionTime": ts},
-			map[string]any{"type": "Valid", "status": valid, "lastUpdateTime": ts, "lastTransitionTime": ts},
-			map[string]any{"type": "Updated", "status": "True", "lastUpdateTime": ts, "lastTransitionTime": ts},
-		}
-		if errMsg != "" {
-			conds = append(conds, map[string]any{"type": "Error", "status": "True", "message": errMsg, "lastUpdateTime": ts, "lastTransitionTime": ts})
-		}
-		if err := unstructured.SetNestedField(obj.Object, map[string]any{"currentValue": value, "conditions": conds}, "status"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ri.UpdateStatus(ctx, obj, metav1.UpdateOptions{}); err != nil {
+		st := harness.DatadogMetricStatus{Valid: valid == "True", Value: value, Updated: updated, Error: errMsg}
+		if err := c.SetDatadogMetricStatus(ctx, ns, name, st); err != nil {
 			t.Fatal(err)
 		}
 	}
