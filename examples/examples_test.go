@@ -109,14 +109,7 @@ func TestExamplesReachTheirVerdicts(t *testing.T) {
 // `extmetrics devserver --token` gives).
 func secretToken(t *testing.T, ex examples.Example) string {
 	t.Helper()
-	set := flagger.NewSet(flagger.Options{})
-	files, err := ex.Objects()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		set.Parse(f.Path, f.Data)
-	}
+	set := parse(t, ex)
 	if err := set.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +121,20 @@ func secretToken(t *testing.T, ex examples.Example) string {
 		t.Fatal("Secret has no token")
 	}
 	return tok
+}
+
+// parse loads the example's embedded objects (errors are in set.Err).
+func parse(t *testing.T, ex examples.Example) *flagger.Set {
+	t.Helper()
+	files, err := ex.Objects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := flagger.NewSet(flagger.Options{})
+	for _, f := range files {
+		set.Parse(f.Path, f.Data)
+	}
+	return set
 }
 
 // copyExample copies the example directory from disk (the files README's
@@ -180,14 +187,7 @@ func TestExampleFiles(t *testing.T) {
 				t.Errorf("%s/%s: embedded copy differs from the file (%v)", ex.Dir, name, err)
 			}
 		}
-		set := flagger.NewSet(flagger.Options{})
-		files, err := ex.Objects()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range files {
-			set.Parse(f.Path, f.Data)
-		}
+		set := parse(t, ex)
 		if _, err := set.Resolve(); err != nil || set.Err() != nil {
 			t.Errorf("%s: %v %v", ex.Dir, set.Err(), err)
 		}
