@@ -234,9 +234,16 @@ spec:
 	if err := c.ApplyYAML(ctx, manifest); err != nil {
 		t.Fatalf("create AnalysisRun: %v\n%s", err, manifest)
 	}
+	return waitAnalysisRun(t, ctx, dyn, ns, name)
+}
+
+// waitAnalysisRun waits until the AnalysisRun namespace/name has completed
+// (Successful, Failed, Error or Inconclusive) and returns its status.
+func waitAnalysisRun(t *testing.T, ctx context.Context, dyn dynamic.Interface, namespace, name string) map[string]any {
+	t.Helper()
 	var status map[string]any
-	waitFor(t, ctx, "AnalysisRun "+name+" completed", func() (bool, string) {
-		u, err := dyn.Resource(analysisRunGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	waitFor(t, ctx, "AnalysisRun "+namespace+"/"+name+" completed", func() (bool, string) {
+		u, err := dyn.Resource(analysisRunGVR).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}

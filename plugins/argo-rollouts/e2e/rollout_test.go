@@ -144,6 +144,9 @@ func TestRolloutCanary(t *testing.T) {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 	}
+	if err := c.ApplyYAML(ctx, relativeObjects()); err != nil {
+		t.Fatal(err)
+	}
 	work := t.TempDir()
 	kubeconfig := controllerIdentity(t, ctx, c, work)
 	ctrlStart := time.Now()
@@ -175,6 +178,14 @@ func TestRolloutCanary(t *testing.T) {
 				mu.Lock()
 				timings = append(timings, tm)
 				mu.Unlock()
+			})
+		}
+		// Relative checks (issue 20): standalone AnalysisRuns on the gate's
+		// /argo/v1/value with a baseline, alongside the Rollouts.
+		for _, rc := range relativeCases {
+			t.Run("relative-"+rc.name, func(t *testing.T) {
+				t.Parallel()
+				rc.run(t, ctx, c, dyn, gateSrv.URL, gateDev)
 			})
 		}
 	})
@@ -292,15 +303,7 @@ spec:
         %[2]s
 `, tc.name, provider, gateArgs)
 	if tc.provider == "web" {
-		out += fmt.Sprintf(`---
-apiVersion: v1
-kind: Secret
-metadata:
-  name: extmetrics-gate
-  namespace: %s
-stringData:
-  token: %s
-`, tc.name, gateToken)
+		out += "---\n" + gateTokenSecret(tc.name)
 	}
 	if tc.provider == "plugin" && tc.value == "" {
 		out += fmt.Sprintf(`---
@@ -315,6 +318,19 @@ stringData:
 `, tc.name, pluginDown.CAPEM())
 	}
 	return out
+}
+
+// gateTokenSecret is the Secret extmetrics-gate in ns holding the gate's
+// bearer token (key token), which AnalysisTemplates read with secretKeyRef.
+func gateTokenSecret(ns string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata:
+  name: extmetrics-gate
+  namespace: %s
+stringData:
+  token: %s
+`, ns, gateToken)
 }
 
 // rollout is the Rollout at image version v: 4 replicas, canary steps
