@@ -95,9 +95,7 @@ func TestGateWebhook(t *testing.T) {
 	stop()
 
 	const query = "{{ namespace }}/http_requests_error_rate?labelSelector=app%3D{{ target }}"
-	webhook := func(url, metadata string) string {
-		return fmt.Sprintf("- name: gate\n  type: rollout\n  url: %s/flagger/v1/check\n  timeout: 10s\n  metadata: %s", url, metadata)
-	}
+	webhook := gateWebhook
 	for _, tc := range []struct {
 		name, value, want string
 		objs              func(ns string) string

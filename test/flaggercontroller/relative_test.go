@@ -1,0 +1,136 @@
+package flaggercontroller
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/extmetrics/extmetrics/pkg/devserver"
+	"github.com/extmetrics/extmetrics/test/e2e/harness"
+)
+
+// gateWebhook is a rollout webhook (YAML list item) calling the gate at url
+// with metadata (a YAML flow map).
+func gateWebhook(url, metadata string) string {
+	return fmt.Sprintf("- name: gate\n  type: rollout\n  url: %s/flagger/v1/check\n  timeout: 10s\n  metadata: %s", url, metadata)
+}
+
+// TestGateRelative: the real controller runs canaries whose only check is a
+// relative gate webhook (issue 20): the canary's series against the
+// primary's, read by `extmetrics gate` with a named provider. A canary 1.5×
+// its primary fails maxRatio 1.2 and passes maxRatio 2; a zero baseline
+// fails a ratio bound alone (the ratio is undefined) and passes with
+// maxDelta. Flagger records the gate's one-line reason, both values and the
+// ratio, in the Canary's events.
+func TestGateRelative(t *testing.T) {
+	t.Parallel()
+	c, ctl := sharedController(t)
+	srv := startDevserver(t, c, devserver.ProfilePrometheusAdapter, nil)
+	url, _ := startGate(t, c, srv)
+
+	const (
+		metric   = "http_request_duration_p99"
+		query    = "{{ namespace }}/" + metric + "?labelSelector=app%3D{{ target }}"
+		baseline = "{{ namespace }}/" + metric + "?labelSelector=app%3D{{ target }}-primary"
+	)
+	for _, tc := range []struct {
+		name            string
+		canary, primary string // the two series' values
+		bounds          string // metadata: the relative bounds
+		want            string
+		reason          string // the gate's reason after "canary …, baseline …, " ("" for a pass)
+	}{
+		{"ratio-fail", "1500m", "1", `maxRatio: "1.2"`, "Failed",
+			"canary 1.5, baseline 1, ratio 1.5, delta 0.5: ratio 1.5 > maxRatio 1.2"},
+		{"ratio-pass", "1500m", "1", `maxRatio: "2"`, "Succeeded", ""},
+		{"zero-ratio", "200m", "0", `maxRatio: "1.2"`, "Failed",
+			"canary 0.2, baseline 0, ratio undefined, delta 0.2: ratio undefined: baseline 0 is not > 0, so maxRatio 1.2 cannot be judged (add maxDelta/minDelta to decide when the baseline is 0)"},
+		{"zero-delta", "200m", "0", `maxRatio: "1.2", maxDelta: "0.5"`, "Succeeded", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ns := "rel-" + tc.name
+			for app, v := range map[string]string{"podinfo": tc.canary, "podinfo-primary": tc.primary} {
+				if err := srv.SetSeries(ns, metric, map[string]string{"app": app}, v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			hook := gateWebhook(url, fmt.Sprintf(`{provider: dev, query: %q, baseline: %q, %s}`, query, baseline, tc.bounds))
+			o := runCanary(t, c, ctl, ns, canaryYAML(ns, 1, 1, "", hook), 3*time.Minute)
+			assertPhase(t, o, tc.want)
+			if len(o.Queries) != 0 {
+				t.Errorf("Flagger ran metric checks of its own: %q", o.Queries)
+			}
+			if tc.want == "Succeeded" {
+				if o.FailedChecks != 0 {
+					t.Errorf("failed checks %d, want 0", o.FailedChecks)
+				}
+				// The gate read both sides for this canary (its gauge).
+				for side, v := range map[string]string{"canary": tc.canary, "baseline": tc.primary} {
+					q := resource.MustParse(v)
+					want := strconv.FormatFloat(q.AsApproximateFloat64(), 'g', -1, 64)
+					if got := checkValue(t, url, ns, side); got != want {
+						t.Errorf("extmetrics_gate_check_value{side=%q}: %q, want %q", side, got, want)
+					}
+				}
+				return
+			}
+			if o.FailedChecks != 1 {
+				t.Errorf("failed checks %d, want 1 (threshold 1)", o.FailedChecks)
+			}
+			want := fmt.Sprintf("Halt podinfo.%[1]s advancement external check gate failed extmetrics gate: provider dev: %[2]s (query \"%[1]s/%[3]s?labelSelector=app=podinfo\", baseline \"%[1]s/%[3]s?labelSelector=app=podinfo-primary\")", ns, tc.reason, metric)
+			if countEvents(o, want) == 0 {
+				t.Errorf("no event containing %q in:\n  %s", want, strings.Join(o.Events, "\n  "))
+			}
+			// Flagger logs what it records: the same line in its own log.
+			if !strings.Contains(controllerLines(ctl, ns, 1000), tc.reason) {
+				t.Errorf("the controller's log does not mention %q:\n%s", tc.reason, controllerLines(ctl, ns, 20))
+			}
+			t.Logf("event: %s", checkEvent(o.Events, want))
+			// What a user sees: kubectl describe canary lists that event.
+			if d := describeCanary(t, c, ns); !strings.Contains(d, tc.reason) {
+				t.Errorf("kubectl describe canary podinfo -n %s does not show %q:\n%s", ns, tc.reason, d)
+			}
+		})
+	}
+}
+
+// checkValue is the gate's extmetrics_gate_check_value for the canary
+// podinfo in ns and side, as exposed on /metrics ("" when absent).
+func checkValue(t *testing.T, url, ns, side string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "extmetrics_gate_check_value{") && strings.Contains(l, `canary="podinfo"`) &&
+			strings.Contains(l, `namespace="`+ns+`"`) && strings.Contains(l, `side="`+side+`"`) {
+			return l[strings.LastIndexByte(l, ' ')+1:]
+		}
+	}
+	return ""
+}
+
+// describeCanary is `kubectl describe canary podinfo -n ns`, by the real
+// kubectl.
+func describeCanary(t *testing.T, c *harness.Cluster, ns string) string {
+	t.Helper()
+	out, stderr, err := c.Kubectl(context.Background(), "describe", "canary", "podinfo", "-n", ns)
+	if err != nil {
+		t.Fatalf("kubectl describe canary: %v: %s", err, stderr)
+	}
+	return out
+}
