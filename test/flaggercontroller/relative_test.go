@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,14 +46,17 @@ func TestGateRelative(t *testing.T) {
 		canary, primary string // the two series' values
 		bounds          string // metadata: the relative bounds
 		want            string
-		reason          string // the gate's reason after "canary …, baseline …, " ("" for a pass)
+		values          string // what the gate read: both values, the ratio and the delta
+		reason          string // why it failed ("" for a pass)
 	}{
 		{"ratio-fail", "1500m", "1", `maxRatio: "1.2"`, "Failed",
-			"canary 1.5, baseline 1, ratio 1.5, delta 0.5: ratio 1.5 > maxRatio 1.2"},
-		{"ratio-pass", "1500m", "1", `maxRatio: "2"`, "Succeeded", ""},
+			"canary 1.5, baseline 1, ratio 1.5, delta 0.5", "ratio 1.5 > maxRatio 1.2"},
+		{"ratio-pass", "1500m", "1", `maxRatio: "2"`, "Succeeded",
+			"canary 1.5, baseline 1, ratio 1.5, delta 0.5", ""},
 		{"zero-ratio", "200m", "0", `maxRatio: "1.2"`, "Failed",
-			"canary 0.2, baseline 0, ratio undefined, delta 0.2: ratio undefined: baseline 0 is not > 0, so maxRatio 1.2 cannot be judged (add maxDelta/minDelta to decide when the baseline is 0)"},
-		{"zero-delta", "200m", "0", `maxRatio: "1.2", maxDelta: "0.5"`, "Succeeded", ""},
+			"canary 0.2, baseline 0, ratio undefined, delta 0.2", "ratio undefined: baseline 0 is not > 0, so maxRatio 1.2 cannot be judged (add maxDelta/minDelta to decide when the baseline is 0)"},
+		{"zero-delta", "200m", "0", `maxRatio: "1.2", maxDelta: "0.5"`, "Succeeded",
+			"canary 0.2, baseline 0, ratio undefined, delta 0.2", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -67,6 +71,23 @@ func TestGateRelative(t *testing.T) {
 			assertPhase(t, o, tc.want)
 			if len(o.Queries) != 0 {
 				t.Errorf("Flagger ran metric checks of its own: %q", o.Queries)
+			}
+			// The gate's own Event on the Canary (Normal CheckPassed for a
+			// pass, Warning CheckFailed for a fail) with the values, as the
+			// real kubectl describe canary shows it.
+			typ, reason, other := "Normal", "CheckPassed", "CheckFailed"
+			if tc.want == "Failed" {
+				typ, reason, other = "Warning", "CheckFailed", "CheckPassed"
+			}
+			line := regexp.MustCompile(`(?m)^\s*` + typ + `\s+` + reason + `\s+.*\sextmetrics-gate\s+provider dev: ` + regexp.QuoteMeta(tc.values) + `\b.*$`)
+			d := describeCanary(t, c, ns, line)
+			if m := line.FindString(d); m == "" {
+				t.Errorf("kubectl describe canary podinfo -n %s shows no %s %s event of extmetrics-gate with %q:\n%s", ns, typ, reason, tc.values, d)
+			} else {
+				t.Logf("kubectl describe canary: %s", strings.TrimSpace(m))
+			}
+			if strings.Contains(d, other) {
+				t.Errorf("kubectl describe canary podinfo -n %s shows a %s event:\n%s", ns, other, d)
 			}
 			if tc.want == "Succeeded" {
 				if o.FailedChecks != 0 {
@@ -85,18 +106,20 @@ func TestGateRelative(t *testing.T) {
 			if o.FailedChecks != 1 {
 				t.Errorf("failed checks %d, want 1 (threshold 1)", o.FailedChecks)
 			}
-			want := fmt.Sprintf("Halt podinfo.%[1]s advancement external check gate failed extmetrics gate: provider dev: %[2]s (query \"%[1]s/%[3]s?labelSelector=app=podinfo\", baseline \"%[1]s/%[3]s?labelSelector=app=podinfo-primary\")", ns, tc.reason, metric)
+			// Flagger's own event: the gate's one-line answer.
+			why := tc.values + ": " + tc.reason
+			want := fmt.Sprintf("Halt podinfo.%[1]s advancement external check gate failed extmetrics gate: provider dev: %[2]s (query \"%[1]s/%[3]s?labelSelector=app=podinfo\", baseline \"%[1]s/%[3]s?labelSelector=app=podinfo-primary\")", ns, why, metric)
 			if countEvents(o, want) == 0 {
 				t.Errorf("no event containing %q in:\n  %s", want, strings.Join(o.Events, "\n  "))
 			}
-			// Flagger logs what it records: the same line in its own log.
-			if !strings.Contains(controllerLines(ctl, ns, 1000), tc.reason) {
-				t.Errorf("the controller's log does not mention %q:\n%s", tc.reason, controllerLines(ctl, ns, 20))
+			t.Logf("Flagger's event: %s", checkEvent(o.Events, want))
+			// Flagger logs what it records: the same line in its own log,
+			// and kubectl describe canary lists that event too.
+			if !strings.Contains(controllerLines(ctl, ns, 1000), why) {
+				t.Errorf("the controller's log does not mention %q:\n%s", why, controllerLines(ctl, ns, 20))
 			}
-			t.Logf("event: %s", checkEvent(o.Events, want))
-			// What a user sees: kubectl describe canary lists that event.
-			if d := describeCanary(t, c, ns); !strings.Contains(d, tc.reason) {
-				t.Errorf("kubectl describe canary podinfo -n %s does not show %q:\n%s", ns, tc.reason, d)
+			if !strings.Contains(d, why) {
+				t.Errorf("kubectl describe canary podinfo -n %s does not show %q:\n%s", ns, why, d)
 			}
 		})
 	}
@@ -125,12 +148,19 @@ func checkValue(t *testing.T, url, ns, side string) string {
 }
 
 // describeCanary is `kubectl describe canary podinfo -n ns`, by the real
-// kubectl.
-func describeCanary(t *testing.T, c *harness.Cluster, ns string) string {
+// kubectl, once its output matches want (the gate writes its Events
+// asynchronously) or after 15 s.
+func describeCanary(t *testing.T, c *harness.Cluster, ns string, want *regexp.Regexp) string {
 	t.Helper()
-	out, stderr, err := c.Kubectl(context.Background(), "describe", "canary", "podinfo", "-n", ns)
-	if err != nil {
-		t.Fatalf("kubectl describe canary: %v: %s", err, stderr)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, stderr, err := c.Kubectl(context.Background(), "describe", "canary", "podinfo", "-n", ns)
+		if err != nil {
+			t.Fatalf("kubectl describe canary: %v: %s", err, stderr)
+		}
+		if want.MatchString(out) || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
-	return out
 }
