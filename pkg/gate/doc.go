@@ -28,4 +28,10 @@
 // maxAge. Every failure fails closed: no data, stale data, several series
 // where one was meant (ambiguous), an unknown metadata key, any upstream
 // fault — never a pass.
+//
+// With Options.Events (package kubeevents in a cluster) each check that
+// names its object is recorded as a Kubernetes Event: on the Canary of a
+// Flagger webhook, on the AnalysisRun an Argo request names (analysisRun=);
+// Normal for a pass, Warning for a fail or an error, at most one per
+// (object, check, verdict) per analysis interval, in a bounded map.
 package gate

@@ -57,10 +57,20 @@ type Recorder struct {
 	closed bool
 }
 
+// Client rate limit of the events' writes (its own client, so events never
+// wait behind the informers): client-go's default, 5 per second, would
+// hold back a gate judging a hundred canaries with a few checks each every
+// minute; beyond the limit, client-go's queue (1000 events) drops.
+const (
+	ClientQPS   = 20
+	ClientBurst = 50
+)
+
 // New builds a recorder writing to cfg's cluster.
 func New(cfg *rest.Config, opts Options) (*Recorder, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = Component
+	cfg.QPS, cfg.Burst = ClientQPS, ClientBurst
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
