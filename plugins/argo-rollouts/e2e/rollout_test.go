@@ -70,18 +70,7 @@ func TestRolloutCanary(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	begin := time.Now()
-	dyn := installArgoCRDs(t, ctx, c)
-	kube, err := kubernetes.NewForConfig(c.AdminConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	// The stand-in for the ReplicaSet controller and the kubelets.
-	rsStandIn, err := standin.Start(ctx, kube, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rsStandIn.Stop)
+	dyn, kube, rsStandIn := rolloutCluster(t, ctx, c)
 
 	cases := []rolloutCase{
 		{name: "plugin-healthy", provider: "plugin", value: "500m", want: "Healthy", runPhase: "Successful"},
@@ -336,6 +325,17 @@ stringData:
 // rollout is the Rollout at image version v: 4 replicas, canary steps
 // setWeight 25, the analysis, setWeight 75, then full promotion.
 func (tc rolloutCase) rollout(v int) string {
+	return rolloutManifest(tc.name, v, `
+              - name: namespace
+                valueFrom:
+                  fieldRef: {fieldPath: metadata.namespace}`)
+}
+
+// rolloutManifest is the Rollout web of namespace ns at image version v: 4
+// replicas, canary steps setWeight 25, an analysis with the
+// AnalysisTemplate error-rate and args (YAML list items, each on its own
+// line at the args' indentation), setWeight 75, then full promotion.
+func rolloutManifest(ns string, v int, args string) string {
 	return fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
 kind: Rollout
 metadata:
@@ -360,12 +360,9 @@ spec:
         - analysis:
             templates:
               - templateName: error-rate
-            args:
-              - name: namespace
-                valueFrom:
-                  fieldRef: {fieldPath: metadata.namespace}
+            args:%s
         - setWeight: 75
-`, tc.name, v)
+`, ns, v, args)
 }
 
 // run creates the Rollout at v1 (no analysis: Argo promotes a first
@@ -611,6 +608,24 @@ func ptrVal(p *int32) int32 {
 		return 1
 	}
 	return *p
+}
+
+// rolloutCluster prepares the cluster for Rollouts: Argo's CRDs, an admin
+// clientset and the stand-in for the ReplicaSet controller and the
+// kubelets (stopped when the test ends).
+func rolloutCluster(t *testing.T, ctx context.Context, c *harness.Cluster) (dynamic.Interface, kubernetes.Interface, *standin.ReplicaSets) {
+	t.Helper()
+	dyn := installArgoCRDs(t, ctx, c)
+	kube, err := kubernetes.NewForConfig(c.AdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsStandIn, err := standin.Start(ctx, kube, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rsStandIn.Stop)
+	return dyn, kube, rsStandIn
 }
 
 // installArgoCRDs applies Argo's CRDs from the module's manifests/crds and
