@@ -166,7 +166,7 @@ func stripSecret(obj any) (any, error) {
 }
 
 func (s *Source) watch(resource, ns string, inf cache.SharedIndexInformer, on func(obj any, deleted bool)) {
-	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { s.event(resource, "add", obj); on(obj, false) },
 		UpdateFunc: func(_, obj any) { s.event(resource, "update", obj); on(obj, false) },
 		DeleteFunc: func(obj any) {
@@ -183,7 +183,15 @@ func (s *Source) watch(resource, ns string, inf cache.SharedIndexInformer, on fu
 	_ = inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
 		s.log.Warn("watch failed; retrying", "resource", resource, "namespace", nsName(ns), "error", err.Error())
 	})
-	s.synced = append(s.synced, namedSync{resource: resource, ns: ns, synced: inf.HasSynced})
+	// Synced once this handler has seen every initial object (the
+	// registration's HasSynced), not merely once the informer's store has
+	// them: the lookups read the maps the handler fills, so /readyz must not
+	// say ready before a listed object can be found.
+	synced := inf.HasSynced
+	if reg != nil {
+		synced = reg.HasSynced
+	}
+	s.synced = append(s.synced, namedSync{resource: resource, ns: ns, synced: synced})
 }
 
 func nsName(ns string) string {
