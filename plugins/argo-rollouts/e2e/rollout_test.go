@@ -49,6 +49,11 @@ type rolloutCase struct {
 	name     string // also the namespace
 	provider string // "plugin" or "web" (extmetrics gate)
 	value    string // the canary's error rate; "" = the backend is stopped
+	// baseline, when set, makes the case relative (docs/relative-checks.md):
+	// the plugin reads the canary's and the stable ReplicaSet's latency
+	// series, selected by rollouts-pod-template-hash, with compare: ratio,
+	// and value is the canary's latency.
+	baseline string
 	want     string // "Healthy" or "Degraded"
 	runPhase string // the step's AnalysisRun: Successful, Failed, Error
 }
@@ -79,6 +84,9 @@ func TestRolloutCanary(t *testing.T) {
 		{name: "gate-healthy", provider: "web", value: "500m", want: "Healthy", runPhase: "Successful"},
 		{name: "gate-unhealthy", provider: "web", value: "3", want: "Degraded", runPhase: "Failed"},
 		{name: "gate-backend-down", provider: "web", want: "Degraded", runPhase: "Error"},
+		// Relative (issue 20): the canary 1.1× or 1.5× its stable ReplicaSet.
+		{name: "plugin-relative-pass", provider: "plugin", value: "1100m", baseline: "1", want: "Healthy", runPhase: "Successful"},
+		{name: "plugin-relative-fail", provider: "plugin", value: "1500m", baseline: "1", want: "Degraded", runPhase: "Failed"},
 	}
 
 	// The plugin reads the devserver through the aggregation layer; the
@@ -91,7 +99,7 @@ func TestRolloutCanary(t *testing.T) {
 	gateDev := startDevserver(t, ctx, "gate-dev-token")
 	gateDown := startDevserver(t, ctx, "gate-down-token")
 	for _, tc := range cases {
-		if tc.value == "" {
+		if tc.value == "" || tc.baseline != "" { // relative series: once the hashes are known
 			continue
 		}
 		s := agg
@@ -163,7 +171,7 @@ func TestRolloutCanary(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
-				tm := tc.run(t, ctx, c, dyn, kube, stopped[tc.name])
+				tm := tc.run(t, ctx, c, dyn, kube, stopped[tc.name], agg)
 				mu.Lock()
 				timings = append(timings, tm)
 				mu.Unlock()
@@ -231,8 +239,19 @@ spec:
 // objects are the case's Namespace, AnalysisTemplate and, for the plugin's
 // backend-down case, the Secret with the direct server's token and CA.
 func (tc rolloutCase) objects(gateURL string, pluginDown *devserver.Server) string {
-	var provider string
+	var provider, templateArgs string
 	switch {
+	case tc.baseline != "":
+		// docs/relative-checks.md: the canary's and the stable ReplicaSet's
+		// series, selected by the hashes the Rollout passes as args.
+		provider = fmt.Sprintf(`plugin:
+          %s:
+            query: "{{args.namespace}}/http_latency_p99?labelSelector=rollouts-pod-template-hash%%3D{{args.canary-hash}}"
+            baseline: "{{args.namespace}}/http_latency_p99?labelSelector=rollouts-pod-template-hash%%3D{{args.stable-hash}}"
+            compare: ratio`, metricplugin.PluginName)
+		templateArgs = `
+    - name: canary-hash
+    - name: stable-hash`
 	case tc.provider == "web":
 		gp := "dev"
 		if tc.value == "" {
@@ -259,14 +278,17 @@ func (tc rolloutCase) objects(gateURL string, pluginDown *devserver.Server) stri
           %s:
             query: "{{args.namespace}}/checkout_error_rate?labelSelector=app%%3Dweb"`, metricplugin.PluginName)
 	}
-	gateArgs := ""
 	if tc.provider == "web" {
 		// The gate's bearer token (--auth-token-file), from a Secret of the
 		// namespace: Argo resolves secretKeyRef arguments itself.
-		gateArgs = `
+		templateArgs = `
     - name: gate-token
       valueFrom:
         secretKeyRef: {name: extmetrics-gate, key: token}`
+	}
+	condition := "result <= 1"
+	if tc.baseline != "" {
+		condition = "result <= 1.2"
 	}
 	out := fmt.Sprintf(`apiVersion: v1
 kind: Namespace
@@ -287,10 +309,10 @@ spec:
       count: 2
       failureLimit: 0
       consecutiveErrorLimit: 1
-      successCondition: result <= 1
+      successCondition: %[4]s
       provider:
         %[2]s
-`, tc.name, provider, gateArgs)
+`, tc.name, provider, templateArgs, condition)
 	if tc.provider == "web" {
 		out += "---\n" + gateTokenSecret(tc.name)
 	}
@@ -325,10 +347,18 @@ stringData:
 // rollout is the Rollout at image version v: 4 replicas, canary steps
 // setWeight 25, the analysis, setWeight 75, then full promotion.
 func (tc rolloutCase) rollout(v int) string {
-	return rolloutManifest(tc.name, v, `
+	args := `
               - name: namespace
                 valueFrom:
-                  fieldRef: {fieldPath: metadata.namespace}`)
+                  fieldRef: {fieldPath: metadata.namespace}`
+	if tc.baseline != "" { // docs/relative-checks.md
+		args += `
+              - name: canary-hash
+                valueFrom: {podTemplateHashValue: Latest}
+              - name: stable-hash
+                valueFrom: {podTemplateHashValue: Stable}`
+	}
+	return rolloutManifest(tc.name, v, args)
 }
 
 // rolloutManifest is the Rollout web of namespace ns at image version v: 4
@@ -367,8 +397,9 @@ spec:
 
 // run creates the Rollout at v1 (no analysis: Argo promotes a first
 // revision at once), waits until it is Healthy, stops the backend for the
-// backend-down cases, updates the Rollout to v2 and waits for its end state.
-func (tc rolloutCase) run(t *testing.T, ctx context.Context, c *harness.Cluster, dyn dynamic.Interface, kube kubernetes.Interface, backend *devserver.Server) rolloutTiming {
+// backend-down cases (for relative cases it sets the two ReplicaSets'
+// series on series), updates the Rollout to v2 and waits for its end state.
+func (tc rolloutCase) run(t *testing.T, ctx context.Context, c *harness.Cluster, dyn dynamic.Interface, kube kubernetes.Interface, backend, series *devserver.Server) rolloutTiming {
 	tm := rolloutTiming{name: tc.name}
 	ri := dyn.Resource(rolloutGVR).Namespace(tc.name)
 	start := time.Now()
@@ -386,6 +417,10 @@ func (tc rolloutCase) run(t *testing.T, ctx context.Context, c *harness.Cluster,
 	}
 	if backend != nil {
 		backend.Close()
+	}
+	canaryHash := ""
+	if tc.baseline != "" {
+		canaryHash = tc.setRelativeSeries(t, series, stableV1)
 	}
 
 	// Every size the ReplicaSets go through from here on (a watch sees each
@@ -413,6 +448,9 @@ func (tc rolloutCase) run(t *testing.T, ctx context.Context, c *harness.Cluster,
 	}
 	if current == stableV1 {
 		t.Errorf("currentPodHash %q did not change with the template", current)
+	}
+	if canaryHash != "" && current != canaryHash {
+		t.Errorf("currentPodHash %q, but the canary's series was set for the predicted hash %q", current, canaryHash)
 	}
 
 	// ReplicaSets: the stable one carries all 4 replicas, the other none,
@@ -500,14 +538,18 @@ func (tc rolloutCase) run(t *testing.T, ctx context.Context, c *harness.Cluster,
 	if tm.runPhase != tc.runPhase {
 		t.Errorf("AnalysisRun phase %q, want %q", tm.runPhase, tc.runPhase)
 	}
+	want := map[string]string{"Successful": "0.5", "Failed": "3"}[tc.runPhase]
+	if tc.baseline != "" {
+		want = tc.checkRelativeMeasurements(t, ms, current, stableV1)
+	}
 	switch tc.runPhase {
 	case "Successful": // count 2, both in range
-		if len(ms) != 2 || nestedString(ms[0], "phase") != "Successful" || nestedString(ms[1], "phase") != "Successful" || nestedString(ms[1], "value") != "0.5" {
-			t.Errorf("measurements %v, want two Successful with value 0.5", ms)
+		if len(ms) != 2 || nestedString(ms[0], "phase") != "Successful" || nestedString(ms[1], "phase") != "Successful" || nestedString(ms[1], "value") != want {
+			t.Errorf("measurements %v, want two Successful with value %s", ms, want)
 		}
 	case "Failed": // failureLimit 0: the first failure ends it
-		if len(ms) != 1 || nestedString(ms[0], "phase") != "Failed" || nestedString(ms[0], "value") != "3" {
-			t.Errorf("measurements %v, want one Failed with value 3", ms)
+		if len(ms) != 1 || nestedString(ms[0], "phase") != "Failed" || nestedString(ms[0], "value") != want {
+			t.Errorf("measurements %v, want one Failed with value %s", ms, want)
 		}
 	case "Error": // consecutiveErrorLimit 1: two errors in a row end it
 		n, _ := nested(mr, "consecutiveError").(int64)
