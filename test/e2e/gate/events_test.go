@@ -17,13 +17,11 @@ import (
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 )
 
-const eventsNS = "gate-events"
-
 // gateEvents lists the gate's Events on an object (kind, name), read
 // through the events API with the admin's identity.
-func gateEvents(t *testing.T, ctx context.Context, kube kubernetes.Interface, kind, name string) []corev1.Event {
+func gateEvents(t *testing.T, ctx context.Context, kube kubernetes.Interface, ns, kind, name string) []corev1.Event {
 	t.Helper()
-	l, err := kube.CoreV1().Events(eventsNS).List(ctx, metav1.ListOptions{
+	l, err := kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{
 		FieldSelector: "involvedObject.kind=" + kind + ",involvedObject.name=" + name})
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +57,8 @@ func describeEvents(es []corev1.Event) string {
 func TestGateEvents(t *testing.T) {
 	c := cluster.Get(t)
 	ctx := context.Background()
+	// A namespace of its own per run: Events outlive a run (go test -count).
+	eventsNS := fmt.Sprintf("gate-events-%d", time.Now().UnixNano()%1_000_000)
 	token, kc := deployGate(t, ctx, c)
 	kube, err := kubernetes.NewForConfig(c.AdminConfig())
 	if err != nil {
@@ -176,11 +176,11 @@ spec:
 	}
 	var got []corev1.Event
 	testutil.Eventually(t, 30*time.Second, "the podinfo Canary's 3 events", func() (bool, string) {
-		got = gateEvents(t, ctx, kube, "Canary", "podinfo")
+		got = gateEvents(t, ctx, kube, eventsNS, "Canary", "podinfo")
 		return len(got) >= 3, describeEvents(got)
 	})
 	time.Sleep(2 * time.Second) // anything more would have come by now
-	got = gateEvents(t, ctx, kube, "Canary", "podinfo")
+	got = gateEvents(t, ctx, kube, eventsNS, "Canary", "podinfo")
 	want := map[string]string{
 		"Normal CheckPassed":  "error-rate: canary 1.5, baseline 1, ratio 1.5, delta 0.5 within maxRatio 2; cached: false (query ",
 		"Warning CheckFailed": "error-rate: canary 1.5, baseline 1, ratio 1.5, delta 0.5: ratio 1.5 > maxRatio 1.2; cached: false (query ",
@@ -215,7 +215,7 @@ spec:
 		"extmetrics-gate",
 		"canary 1.5, baseline 1, ratio 1.5, delta 0.5 within maxRatio 2; cached: false",
 		"ratio 1.5 > maxRatio 1.2",
-		`baseline "gate-events/error_rate?labelSelector=app=podinfo-primary"`,
+		`baseline "` + eventsNS + `/error_rate?labelSelector=app=podinfo-primary"`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl describe canary lacks %q:\n%s", want, out)
@@ -242,11 +242,11 @@ spec:
 		flagger("fast", pass)
 	}
 	testutil.Eventually(t, 30*time.Second, "the fast Canary's event counted twice", func() (bool, string) {
-		got = gateEvents(t, ctx, kube, "Canary", "fast")
+		got = gateEvents(t, ctx, kube, eventsNS, "Canary", "fast")
 		return len(got) == 1 && got[0].Count == 2, describeEvents(got)
 	})
 	time.Sleep(time.Second)
-	if got = gateEvents(t, ctx, kube, "Canary", "fast"); len(got) != 1 || got[0].Count != 2 {
+	if got = gateEvents(t, ctx, kube, eventsNS, "Canary", "fast"); len(got) != 1 || got[0].Count != 2 {
 		t.Fatalf("6 checks over 2 intervals: want one Event counted twice:\n%s", describeEvents(got))
 	}
 
@@ -260,7 +260,7 @@ spec:
 		}
 	}
 	testutil.Eventually(t, 30*time.Second, "the AnalysisRun's event", func() (bool, string) {
-		got = gateEvents(t, ctx, kube, "AnalysisRun", run)
+		got = gateEvents(t, ctx, kube, eventsNS, "AnalysisRun", run)
 		return len(got) == 1, describeEvents(got)
 	})
 	if e := got[0]; e.Type != "Normal" || e.Reason != "CheckMeasured" || e.Count != 1 || e.InvolvedObject.APIVersion != "argoproj.io/v1alpha1" ||
@@ -300,7 +300,7 @@ spec:
 		t.Fatalf("--events=false logs: %s", logs)
 	}
 	time.Sleep(time.Second)
-	if got = gateEvents(t, ctx, kube, "Canary", "fast"); len(got) != 1 || strings.Contains(got[0].Message, "maxRatio 3") {
+	if got = gateEvents(t, ctx, kube, eventsNS, "Canary", "fast"); len(got) != 1 || strings.Contains(got[0].Message, "maxRatio 3") {
 		t.Fatalf("--events=false recorded:\n%s", describeEvents(got))
 	}
 }
