@@ -3,6 +3,7 @@ package flagger
 import (
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 )
 
@@ -93,7 +94,7 @@ func (s *Set) resolveCanary(c *Canary) (*Resolved, []error) {
 		switch h.HookType() {
 		case HookRollout, HookPreRollout:
 		default:
-			note(h.Field, h.Line, "%s webhook %q calls the extmetrics gate but is not run: extmetrics runs the gate's rollout and pre-rollout checks", h.Type, h.Name)
+			note(h.Field, h.Line, "%s webhook %q calls the extmetrics gate but is not run: extmetrics runs the gate's rollout and pre-rollout checks%s", h.Type, h.Name, flaggerHookUse(h.Type))
 			continue
 		}
 		if j, dup := hookNames[h.Name]; dup {
@@ -106,6 +107,17 @@ func (s *Set) resolveCanary(c *Canary) (*Resolved, []error) {
 			continue
 		}
 		r.GateChecks = append(r.GateChecks, h)
+	}
+	if len(r.GateChecks) > 0 {
+		// The one place analyze and Flagger can judge these differently:
+		// Flagger calls the url, analyze never does.
+		names := make([]string, len(r.GateChecks))
+		for i, h := range r.GateChecks {
+			names[i] = strconv.Quote(h.Name)
+		}
+		note(c.Spec.AnalysisField+".webhooks", a.Line, "webhook(s) %s run in-process with the gate's code, not by calling their url: "+
+			"Flagger fails such a check when it cannot reach the gate (or the gate answers from its own --config, cache or cluster objects), which analyze cannot see",
+			strings.Join(names, ", "))
 	}
 	if notRun > 0 {
 		note(c.Spec.AnalysisField+".webhooks", a.Line, "%d webhook(s) not run: extmetrics runs metric checks and the rollout/pre-rollout webhooks that call an extmetrics gate (%s)", notRun, GateCheckPath)
@@ -226,3 +238,21 @@ func (s *Set) ResolveCanary(c *Canary) (*Resolved, []error) { return s.resolveCa
 
 // Variables returns a copy of a metric's templateVariables.
 func (m *Metric) Variables() map[string]string { return maps.Clone(m.TemplateVariables) }
+
+// flaggerHookUse says what Flagger v1.44.0 does with a webhook type that
+// analyze does not run (pkg/controller/scheduler_hooks.go), for its note.
+func flaggerHookUse(typ string) string {
+	switch typ {
+	case "confirm-rollout":
+		return " (Flagger holds the new revision in phase Waiting while it answers non-2xx, without counting a failed check)"
+	case "confirm-promotion":
+		return " (Flagger holds promotion in phase WaitingPromotion while it answers non-2xx, without counting a failed check; the analysis goes on)"
+	case "confirm-traffic-increase":
+		return " (Flagger holds the next traffic increase while it answers non-2xx, without counting a failed check)"
+	case "rollback":
+		return " (Flagger rolls the canary back when it answers 2xx: a passing check would roll back)"
+	case "post-rollout":
+		return " (Flagger calls it after the canary finished and only records its answer as an event)"
+	}
+	return ""
+}

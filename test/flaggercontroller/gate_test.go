@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/cmd"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/test/e2e/harness"
@@ -23,6 +24,14 @@ import (
 // admin's kubeconfig and a named provider "dev" for srv; it returns the
 // gate's URL and a function that stops it.
 func startGate(t *testing.T, c *harness.Cluster, srv *devserver.Server) (string, func()) {
+	t.Helper()
+	url, _, stop := startGateConfig(t, c, srv)
+	return url, stop
+}
+
+// startGateConfig is startGate that also returns the path of the gate's
+// --config file (for analyze --gate-config).
+func startGateConfig(t *testing.T, c *harness.Cluster, srv *devserver.Server) (string, string, func()) {
 	t.Helper()
 	dir := t.TempDir()
 	tok := filepath.Join(dir, "token")
@@ -74,7 +83,7 @@ func startGate(t *testing.T, c *harness.Cluster, srv *devserver.Server) (string,
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return url, stop
+	return url, cfg, stop
 }
 
 type writerFunc func([]byte) (int, error)
@@ -86,13 +95,23 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // provider + query, healthy → Succeeded, unhealthy → Failed with the gate's
 // one-line reason in the Canary's events; a stopped gate → Failed, never
 // Succeeded.
+//
+// Parity: `extmetrics analyze --gate-config` (the gate's --config) on the
+// same YAML reaches the same verdict and failed checks, except for the
+// stopped gate: analyze runs the check in-process and never calls the
+// webhook's url, so it judges the metric (Succeeded) and notes that it
+// cannot see a gate Flagger cannot reach.
 func TestGateWebhook(t *testing.T) {
 	t.Parallel()
 	c, ctl := sharedController(t)
 	srv := startDevserver(t, c, devserver.ProfilePrometheusAdapter, nil)
-	url, _ := startGate(t, c, srv)
+	gateURL, gateConfig, _ := startGateConfig(t, c, srv)
+	calls := countCalls(t, gateURL)
+	url := calls.URL
 	stoppedURL, stop := startGate(t, c, srv)
 	stop()
+
+	table := newParityTable(t, "gate checks")
 
 	const query = "{{ namespace }}/http_requests_error_rate?labelSelector=app%3D{{ target }}"
 	webhook := gateWebhook
@@ -127,8 +146,28 @@ func TestGateWebhook(t *testing.T) {
 			if err := srv.SetSeries(ns, "http_requests_error_rate", map[string]string{"app": "podinfo"}, tc.value); err != nil {
 				t.Fatal(err)
 			}
-			o := runCanary(t, c, ctl, ns, tc.objs(ns)+canaryYAML(ns, 1, 1, "", tc.hook(ns)), 3*time.Minute)
+			objs := tc.objs(ns) + canaryYAML(ns, 1, 1, "", tc.hook(ns))
+			ar := analyzeCommand(t, objs, "--gate-config", gateConfig, "--interval", "20ms")
+			o := runCanary(t, c, ctl, ns, objs, 3*time.Minute)
 			assertPhase(t, o, tc.want)
+			analyzeChecks := 0
+			for _, m := range ar.Metrics {
+				analyzeChecks += len(m.Checks)
+			}
+			row := parityRow{name: tc.name, flaggerPhase: o.Phase, analyzeVerdict: string(ar.Verdict),
+				flaggerFailed: o.FailedChecks, analyzeFailed: ar.FailedChecks, flaggerChecks: calls.calls(ns), analyzeChecks: analyzeChecks,
+				analyzeQuery: ar.Metrics[0].Query, flaggerRun: o.Run}
+			difference := ""
+			if tc.name == "stopped" {
+				// The known difference: analyze never calls the gate, so
+				// it judges the metric (and notes that it cannot see this).
+				row.flaggerChecks = countEvents(o, "external check gate failed")
+				difference = "analyze runs the check in-process and never calls the webhook's url"
+				if ar.Verdict != analysis.Succeeded || ar.FailedChecks != 0 {
+					t.Errorf("analyze: %s with %d failed checks (%s), want Succeeded with 0 (the gate's check of a healthy metric)", ar.Verdict, ar.FailedChecks, ar.Reason)
+				}
+			}
+			table.add(t, row, ar.Reason, difference)
 			if len(o.Queries) != 0 {
 				t.Errorf("Flagger ran metric checks of its own: %q", o.Queries)
 			}

@@ -1,7 +1,9 @@
 package flaggercontroller
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/extmetrics/extmetrics/pkg/analysis"
+	"github.com/extmetrics/extmetrics/pkg/cmd"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/pkg/flagger"
 	"github.com/extmetrics/extmetrics/pkg/scenario"
@@ -98,6 +101,86 @@ type parityRow struct {
 	flaggerRun                   time.Duration
 }
 
+// parityTable collects a test's rows and logs them, at the end, as the
+// Markdown table of docs/testing-real-controllers.md; checks names the
+// counted checks.
+type parityTable struct {
+	checks string
+	mu     sync.Mutex
+	rows   []parityRow
+}
+
+func newParityTable(t *testing.T, checks string) *parityTable {
+	pt := &parityTable{checks: checks}
+	t.Cleanup(func() { t.Log(pt.String()) })
+	return pt
+}
+
+// add records r and, unless difference (the documented reason analyze
+// differs) is given, fails t where analyze's verdict, failed checks or
+// number of checks differ from Flagger's; reason is analyze's.
+func (pt *parityTable) add(t *testing.T, r parityRow, reason, difference string) {
+	t.Helper()
+	pt.mu.Lock()
+	pt.rows = append(pt.rows, r)
+	pt.mu.Unlock()
+	if difference != "" {
+		t.Logf("analyze %s (failed checks %d, %s %d), Flagger %s (%d, %d): %s", r.analyzeVerdict, r.analyzeFailed, pt.checks, r.analyzeChecks,
+			r.flaggerPhase, r.flaggerFailed, r.flaggerChecks, difference)
+		return
+	}
+	if r.analyzeVerdict != r.flaggerPhase {
+		t.Errorf("verdict: analyze %s, Flagger %s (analyze's reason: %s)", r.analyzeVerdict, r.flaggerPhase, reason)
+	}
+	if r.analyzeFailed != r.flaggerFailed {
+		t.Errorf("failed checks: analyze %d, Flagger %d", r.analyzeFailed, r.flaggerFailed)
+	}
+	if r.analyzeChecks != r.flaggerChecks {
+		t.Errorf("%s: analyze %d, Flagger %d", pt.checks, r.analyzeChecks, r.flaggerChecks)
+	}
+}
+
+func (pt *parityTable) String() string {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	rows := slices.Clone(pt.rows)
+	slices.SortFunc(rows, func(a, b parityRow) int { return strings.Compare(a.name, b.name) })
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n| scenario | Flagger v1.44.0 | failed checks | %[1]s | analyze | failed checks | %[1]s | rendered query (both) | Flagger run |\n|---|---|---|---|---|---|---|---|---|\n", pt.checks)
+	for _, r := range rows {
+		q := r.flaggerQuery
+		if q == "" {
+			q = r.analyzeQuery
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %d | %d | `%s` | %s |\n", r.name, r.flaggerPhase, r.flaggerFailed, r.flaggerChecks,
+			r.analyzeVerdict, r.analyzeFailed, r.analyzeChecks, q, r.flaggerRun.Round(time.Second))
+	}
+	return b.String()
+}
+
+// analyzeCommand runs `extmetrics analyze` (the command, in-process) on
+// objs with args added, and returns its JSON report's only canary.
+func analyzeCommand(t *testing.T, objs string, args ...string) analysis.CanaryResult {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "canary.yaml")
+	if err := os.WriteFile(file, []byte(objs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	root := cmd.NewRoot()
+	root.SetArgs(append([]string{"analyze", "-f", file, "-q", "-o", "json"}, args...))
+	root.SetOut(&stdout)
+	root.SetErr(&stderr)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := root.ExecuteContext(ctx) // exit status 1 for a failed canary
+	var rep analysis.Report
+	if jerr := json.Unmarshal(stdout.Bytes(), &rep); jerr != nil || len(rep.Canaries) != 1 {
+		t.Fatalf("analyze %s: %v (JSON: %v)\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, jerr, stdout.String(), stderr.String())
+	}
+	return rep.Canaries[0]
+}
+
 // TestParity: analyze reaches the real controller's verdict, with the same
 // number of failed checks, the same number of metric checks (blue/green:
 // iterations+1 when all pass) and the same rendered query, scenario by
@@ -115,18 +198,7 @@ func TestParity(t *testing.T) {
 	au, _ := url.Parse(forAnalyze.URL())
 	closed := closedPort(t)
 
-	var mu sync.Mutex
-	var rows []parityRow
-	t.Cleanup(func() {
-		slices.SortFunc(rows, func(a, b parityRow) int { return strings.Compare(a.name, b.name) })
-		var b strings.Builder
-		b.WriteString("\n| scenario | Flagger v1.44.0 | failed checks | metric checks | analyze | failed checks | metric checks | rendered query (both) | Flagger run |\n|---|---|---|---|---|---|---|---|---|\n")
-		for _, r := range rows {
-			fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %d | %d | `%s` | %s |\n", r.name, r.flaggerPhase, r.flaggerFailed, r.flaggerChecks,
-				r.analyzeVerdict, r.analyzeFailed, r.analyzeChecks, r.flaggerQuery, r.flaggerRun.Round(time.Second))
-		}
-		t.Log(b.String())
-	})
+	table := newParityTable(t, "metric checks")
 
 	for _, pc := range parityCases {
 		t.Run(pc.name, func(t *testing.T) {
@@ -183,19 +255,7 @@ func TestParity(t *testing.T) {
 			if len(aChecks) > 0 {
 				row.analyzeQuery = aChecks[0].Query
 			}
-			mu.Lock()
-			rows = append(rows, row)
-			mu.Unlock()
-
-			if string(cr.Verdict) != o.Phase {
-				t.Errorf("verdict: analyze %s, Flagger %s (analyze's reason: %s)", cr.Verdict, o.Phase, cr.Reason)
-			}
-			if cr.FailedChecks != o.FailedChecks {
-				t.Errorf("failed checks: analyze %d, Flagger %d", cr.FailedChecks, o.FailedChecks)
-			}
-			if len(aChecks) != len(o.Queries) {
-				t.Errorf("metric checks: analyze %d, Flagger %d", len(aChecks), len(o.Queries))
-			}
+			table.add(t, row, cr.Reason, "")
 			for i, q := range o.Queries {
 				if i < len(aChecks) && aChecks[i].Query != q {
 					t.Errorf("check %d: analyze rendered %q, Flagger %q", i+1, aChecks[i].Query, q)

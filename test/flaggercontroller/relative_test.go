@@ -1,13 +1,19 @@
 package flaggercontroller
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +26,58 @@ import (
 // gateWebhook is a rollout webhook (YAML list item) calling the gate at url
 // with metadata (a YAML flow map).
 func gateWebhook(url, metadata string) string {
-	return fmt.Sprintf("- name: gate\n  type: rollout\n  url: %s/flagger/v1/check\n  timeout: 10s\n  metadata: %s", url, metadata)
+	return gateHook("gate", "rollout", url, metadata)
+}
+
+// gateHook is a webhook (YAML list item) of type typ named name, calling
+// the gate at url with metadata (a YAML flow map).
+func gateHook(name, typ, url, metadata string) string {
+	return fmt.Sprintf("- name: %s\n  type: %s\n  url: %s/flagger/v1/check\n  timeout: 10s\n  metadata: %s", name, typ, url, metadata)
+}
+
+// callCounter is a reverse proxy in front of the gate that counts the
+// webhook calls it forwards, by the canary's namespace in Flagger's payload:
+// how many checks the real controller asked for.
+type callCounter struct {
+	URL string
+	mu  sync.Mutex
+	n   map[string]int
+}
+
+func countCalls(t *testing.T, gateURL string) *callCounter {
+	t.Helper()
+	target, err := neturl.Parse(gateURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := &callCounter{n: map[string]int{}}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var payload struct {
+			Namespace string `json:"namespace"`
+		}
+		_ = json.Unmarshal(b, &payload)
+		cc.mu.Lock()
+		cc.n[payload.Namespace]++
+		cc.mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	cc.URL = srv.URL
+	return cc
+}
+
+// calls is the number of webhook calls for canaries in ns.
+func (cc *callCounter) calls(ns string) int {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.n[ns]
 }
 
 // TestGateRelative: the real controller runs canaries whose only check is a
@@ -28,13 +85,23 @@ func gateWebhook(url, metadata string) string {
 // primary's, read by `extmetrics gate` with a named provider. A canary 1.5×
 // its primary fails maxRatio 1.2 and passes maxRatio 2; a zero baseline
 // fails a ratio bound alone (the ratio is undefined) and passes with
-// maxDelta. Flagger records the gate's one-line reason, both values and the
-// ratio, in the Canary's events.
+// maxDelta; a failing pre-rollout webhook fails the canary before any
+// rollout check, a passing one lets the rollout webhook decide. Flagger records the gate's one-line reason, both values
+// and the ratio, in the Canary's events.
+//
+// Parity: `extmetrics analyze --gate-config` (the gate's own --config file)
+// runs the same Canary YAML and must reach the same phase, the same number
+// of failed checks and the same number of webhook checks per type as the
+// real controller (whose calls are counted by a proxy in front of the
+// gate).
 func TestGateRelative(t *testing.T) {
 	t.Parallel()
 	c, ctl := sharedController(t)
 	srv := startDevserver(t, c, devserver.ProfilePrometheusAdapter, nil)
-	url, _ := startGate(t, c, srv)
+	url, gateConfig, _ := startGateConfig(t, c, srv)
+	rollout, pre := countCalls(t, url), countCalls(t, url)
+
+	table := newParityTable(t, "gate checks")
 
 	const (
 		metric   = "http_request_duration_p99"
@@ -45,18 +112,23 @@ func TestGateRelative(t *testing.T) {
 		name            string
 		canary, primary string // the two series' values
 		bounds          string // metadata: the relative bounds
+		preRollout      bool   // bounds on a pre-rollout webhook (gate-pre), the rollout webhook with maxRatio 2
 		want            string
 		values          string // what the gate read: both values, the ratio and the delta
 		reason          string // why it failed ("" for a pass)
 	}{
-		{"ratio-fail", "1500m", "1", `maxRatio: "1.2"`, "Failed",
+		{"ratio-fail", "1500m", "1", `maxRatio: "1.2"`, false, "Failed",
 			"canary 1.5, baseline 1, ratio 1.5, delta 0.5", "ratio 1.5 > maxRatio 1.2"},
-		{"ratio-pass", "1500m", "1", `maxRatio: "2"`, "Succeeded",
+		{"ratio-pass", "1500m", "1", `maxRatio: "2"`, false, "Succeeded",
 			"canary 1.5, baseline 1, ratio 1.5, delta 0.5", ""},
-		{"zero-ratio", "200m", "0", `maxRatio: "1.2"`, "Failed",
+		{"zero-ratio", "200m", "0", `maxRatio: "1.2"`, false, "Failed",
 			"canary 0.2, baseline 0, ratio undefined, delta 0.2", "ratio undefined: baseline 0 is not > 0, so maxRatio 1.2 cannot be judged (add maxDelta/minDelta to decide when the baseline is 0)"},
-		{"zero-delta", "200m", "0", `maxRatio: "1.2", maxDelta: "0.5"`, "Succeeded",
+		{"zero-delta", "200m", "0", `maxRatio: "1.2", maxDelta: "0.5"`, false, "Succeeded",
 			"canary 0.2, baseline 0, ratio undefined, delta 0.2", ""},
+		{"pre-rollout-fail", "1500m", "1", `maxRatio: "1.2"`, true, "Failed",
+			"canary 1.5, baseline 1, ratio 1.5, delta 0.5", "ratio 1.5 > maxRatio 1.2"},
+		{"pre-rollout-pass", "1500m", "1", `maxRatio: "2"`, true, "Succeeded",
+			"canary 1.5, baseline 1, ratio 1.5, delta 0.5", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -66,12 +138,54 @@ func TestGateRelative(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			hook := gateWebhook(url, fmt.Sprintf(`{provider: dev, query: %q, baseline: %q, %s}`, query, baseline, tc.bounds))
-			o := runCanary(t, c, ctl, ns, canaryYAML(ns, 1, 1, "", hook), 3*time.Minute)
+			meta := func(bounds string) string {
+				return fmt.Sprintf(`{provider: dev, query: %q, baseline: %q, %s}`, query, baseline, bounds)
+			}
+			hook, failing := gateHook("gate", "rollout", rollout.URL, meta(tc.bounds)), "external check gate"
+			if tc.preRollout {
+				hook = gateHook("gate-pre", "pre-rollout", pre.URL, meta(tc.bounds)) + "\n" + gateHook("gate", "rollout", rollout.URL, meta(`maxRatio: "2"`))
+				failing = "pre-rollout check gate-pre"
+			}
+			objs := canaryYAML(ns, 1, 1, "", hook)
+
+			// extmetrics analyze on the same YAML, with the gate's --config
+			// (the webhooks run in-process; the same devserver, whose
+			// series are constant).
+			ar := analyzeCommand(t, objs, "--gate-config", gateConfig, "--interval", "20ms")
+
+			o := runCanary(t, c, ctl, ns, objs, 3*time.Minute)
 			assertPhase(t, o, tc.want)
 			if len(o.Queries) != 0 {
 				t.Errorf("Flagger ran metric checks of its own: %q", o.Queries)
 			}
+
+			// Parity: phase, failed checks, checks per webhook type.
+			aChecks := map[string]int{}
+			var aQuery string
+			for _, m := range ar.Metrics {
+				aChecks[m.Name] += len(m.Checks)
+				if aQuery == "" && len(m.Checks) > 0 {
+					aQuery = m.Checks[0].Query
+				}
+			}
+			row := parityRow{name: tc.name, flaggerPhase: o.Phase, analyzeVerdict: string(ar.Verdict),
+				flaggerFailed: o.FailedChecks, analyzeFailed: ar.FailedChecks,
+				flaggerChecks: rollout.calls(ns) + pre.calls(ns), analyzeChecks: aChecks["webhook/gate"] + aChecks["webhook/gate-pre"],
+				analyzeQuery: aQuery, flaggerRun: o.Run}
+			if tc.preRollout {
+				row.name += fmt.Sprintf(" (pre-rollout checks %d/%d, rollout %d/%d)", pre.calls(ns), aChecks["webhook/gate-pre"], rollout.calls(ns), aChecks["webhook/gate"])
+			}
+			table.add(t, row, ar.Reason, "")
+			if a, f := aChecks["webhook/gate"], rollout.calls(ns); a != f {
+				t.Errorf("rollout webhook checks: analyze %d, Flagger %d", a, f)
+			}
+			if a, f := aChecks["webhook/gate-pre"], pre.calls(ns); a != f {
+				t.Errorf("pre-rollout webhook checks: analyze %d, Flagger %d", a, f)
+			}
+			if tc.reason != "" && !strings.Contains(ar.Reason, tc.reason) {
+				t.Errorf("analyze's reason %q does not say %q", ar.Reason, tc.reason)
+			}
+
 			// The gate's own Event on the Canary (Normal CheckPassed for a
 			// pass, Warning CheckFailed for a fail) with the values, as the
 			// real kubectl describe canary shows it.
@@ -108,7 +222,7 @@ func TestGateRelative(t *testing.T) {
 			}
 			// Flagger's own event: the gate's one-line answer.
 			why := tc.values + ": " + tc.reason
-			want := fmt.Sprintf("Halt podinfo.%[1]s advancement external check gate failed extmetrics gate: provider dev: %[2]s (query \"%[1]s/%[3]s?labelSelector=app=podinfo\", baseline \"%[1]s/%[3]s?labelSelector=app=podinfo-primary\")", ns, why, metric)
+			want := fmt.Sprintf("Halt podinfo.%[1]s advancement %[4]s failed extmetrics gate: provider dev: %[2]s (query \"%[1]s/%[3]s?labelSelector=app=podinfo\", baseline \"%[1]s/%[3]s?labelSelector=app=podinfo-primary\")", ns, why, metric, failing)
 			if countEvents(o, want) == 0 {
 				t.Errorf("no event containing %q in:\n  %s", want, strings.Join(o.Events, "\n  "))
 			}
