@@ -188,7 +188,7 @@ func (g *Gate) serveCheck(w http.ResponseWriter, r *http.Request) {
 func (g *Gate) writeResult(w http.ResponseWriter, res *Result) {
 	status := http.StatusOK
 	if res.Verdict != VerdictPass && res.Verdict != VerdictMeasured {
-		status = statusFor(res.ErrorKind)
+		status = statusFor(res.ErrorKind, false)
 	}
 	writeJSON(w, status, res)
 }
@@ -209,7 +209,7 @@ func (g *Gate) serveFlagger(w http.ResponseWriter, r *http.Request) {
 	var p FlaggerPayload
 	if err := decodeJSON(w, r, &p, false); err != nil {
 		res := g.refuse("flagger", err)
-		writeText(w, flaggerStatusFor(res.ErrorKind), res.Reason())
+		writeText(w, statusFor(res.ErrorKind, true), res.Reason())
 		return
 	}
 	a := g.FlaggerCheck(r.Context(), &p)
@@ -228,7 +228,7 @@ func (g *Gate) serveFlagger(w http.ResponseWriter, r *http.Request) {
 type FlaggerAnswer struct {
 	Result *Result
 	// Status is the HTTP status: 200 on a pass, else a 4xx
-	// (flaggerStatusFor): Flagger counts anything but 2xx as a failed check.
+	// (statusFor): Flagger counts anything but 2xx as a failed check.
 	Status int
 	// Reason is the one-line body of a failure, which Flagger records in
 	// the Canary's events ("" on a pass).
@@ -252,7 +252,7 @@ func (g *Gate) FlaggerCheck(ctx context.Context, p *FlaggerPayload) FlaggerAnswe
 	if res.Verdict == VerdictPass {
 		return FlaggerAnswer{Result: res, Status: http.StatusOK}
 	}
-	return FlaggerAnswer{Result: res, Status: flaggerStatusFor(res.ErrorKind), Reason: res.Reason()}
+	return FlaggerAnswer{Result: res, Status: statusFor(res.ErrorKind, true), Reason: res.Reason()}
 }
 
 // flaggerRequest turns Flagger's payload into a Request; unknown metadata

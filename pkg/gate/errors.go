@@ -52,9 +52,15 @@ func errorMessage(err error) string {
 	return err.Error()
 }
 
-// statusFor maps an error kind to the HTTP status of /v1/check and the Argo
-// endpoint: the caller's mistakes are 4xx, the upstream's 502/503.
-func statusFor(kind string) int {
+// statusFor maps an error kind to the HTTP status of a failed check. The
+// caller's mistakes are the same 4xx on every endpoint. An upstream failure
+// is 502 (503 when the server is unavailable) on /v1/check and the Argo
+// endpoint, but 424 on the Flagger webhook endpoint (flagger true):
+// Flagger's webhook client (hashicorp/go-retryablehttp) retries 429 and 5xx
+// and then reports "giving up after N attempt(s)" instead of the body, so
+// every failure is a 4xx there: the body, a one-line reason, is what Flagger
+// records in the Canary's events.
+func statusFor(kind string, flagger bool) int {
 	switch kind {
 	case KindBadRequest, KindUnknownProvider, "invalid-query":
 		return http.StatusBadRequest
@@ -62,27 +68,14 @@ func statusFor(kind string) int {
 		return http.StatusUnauthorized
 	case KindOutOfRange:
 		return http.StatusUnprocessableEntity
-	case "unavailable":
+	}
+	switch {
+	case flagger:
+		return http.StatusFailedDependency // 424: the metric could not be read
+	case kind == "unavailable":
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusBadGateway
-}
-
-// flaggerStatusFor maps an error kind to the status of the Flagger webhook
-// endpoint. Flagger's webhook client (hashicorp/go-retryablehttp) retries 429
-// and 5xx and then reports "giving up after N attempt(s)" instead of the
-// body, so every failure is a 4xx there: the body, a one-line reason, is
-// what Flagger records in the Canary's events.
-func flaggerStatusFor(kind string) int {
-	switch kind {
-	case KindBadRequest, KindUnknownProvider, "invalid-query":
-		return http.StatusBadRequest
-	case KindUnauthenticated:
-		return http.StatusUnauthorized
-	case KindOutOfRange:
-		return http.StatusUnprocessableEntity
-	}
-	return http.StatusFailedDependency // 424: the metric could not be read
 }
 
 // oneLine makes s a single line of at most n bytes.
