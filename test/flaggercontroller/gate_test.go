@@ -1,19 +1,16 @@
 package flaggercontroller
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/extmetrics/extmetrics/internal/testutil"
 	"github.com/extmetrics/extmetrics/pkg/analysis"
 	"github.com/extmetrics/extmetrics/pkg/cmd"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
@@ -42,53 +39,24 @@ func startGateConfig(t *testing.T, c *harness.Cluster, srv *devserver.Server) (s
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("providers:\n  - name: dev\n    address: %s\n    caFile: %s\n    tokenFile: %s\n", srv.URL(), c.CAFile(), tok)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	var mu sync.Mutex
-	var stderr strings.Builder
-	done := make(chan struct{})
-	go func() {
-		root := cmd.NewRoot()
-		root.SetArgs([]string{"gate", "--listen", "127.0.0.1:0", "--kubeconfig", c.AdminKubeconfig(), "--config", cfg, "--cache-ttl", "0"})
-		root.SetOut(pw)
-		root.SetErr(writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return stderr.Write(p) }))
-		root.ExecuteContext(ctx)
-		pw.Close()
-		close(done)
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	go io.Copy(io.Discard, pr)
-	stop := sync.OnceFunc(func() { cancel(); <-done })
-	t.Cleanup(stop)
-	if err != nil {
-		stop()
-		t.Fatalf("gate: no listening line: %v\n%s", err, stderr.String())
-	}
-	m := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(line)
+	root := cmd.NewRoot()
+	root.SetArgs([]string{"gate", "--listen", "127.0.0.1:0", "--kubeconfig", c.AdminKubeconfig(), "--config", cfg, "--cache-ttl", "0"})
+	g := testutil.StartCommand(t, root)
+	m := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(g.Line)
 	if m == nil {
-		t.Fatalf("gate: line %q", line)
+		t.Fatalf("gate: line %q", g.Line)
 	}
 	url := m[1]
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.Eventually(t, 30*time.Second, "the gate's /readyz", func() (bool, string) {
 		resp, err := http.Get(url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
+		if err != nil {
+			return false, err.Error() + "\n" + g.Stderr.String()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gate not ready: %v\n%s", err, stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return url, cfg, stop
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status + "\n" + g.Stderr.String()
+	})
+	return url, cfg, func() { _ = g.Stop() }
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // TestGateWebhook: `extmetrics gate` as Flagger's rollout webhook, the
 // canary having no Flagger metrics at all: with templateRef and with

@@ -1,7 +1,6 @@
 package gate_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -444,50 +442,18 @@ spec:
 // that returns its stderr.
 func runCommand(t *testing.T, args ...string) (string, func() string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	var stderr strings.Builder
-	var mu sync.Mutex
-	errw := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return stderr.Write(p) })
-	done := make(chan struct{})
-	go func() {
-		root := cmd.NewRoot()
-		root.SetArgs(args)
-		root.SetOut(pw)
-		root.SetErr(errw)
-		root.ExecuteContext(ctx)
-		pw.Close()
-		close(done)
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	go io.Copy(io.Discard, pr)
-	if err != nil {
-		cancel()
-		<-done
-		t.Fatalf("%v: no listening line: %v\n%s", args, err, stderr.String())
-	}
-	m := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(line)
+	root := cmd.NewRoot()
+	root.SetArgs(args)
+	c := testutil.StartCommand(t, root)
+	m := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(c.Line)
 	if m == nil {
-		t.Fatalf("line %q", line)
+		t.Fatalf("line %q", c.Line)
 	}
-	stopped := false
-	stop := func() string {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		return stderr.String()
+	return m[1], func() string {
+		_ = c.Stop()
+		return c.Stderr.String()
 	}
-	t.Cleanup(func() { stop() })
-	return m[1], stop
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func call(t testing.TB, method, url, body string) (int, string) {
 	t.Helper()
