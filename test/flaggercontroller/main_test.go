@@ -3,7 +3,6 @@ package flaggercontroller
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/extmetrics/extmetrics/internal/ctlbuild"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/test/e2e/harness"
 	"github.com/extmetrics/extmetrics/test/flaggercontroller/internal/flaggerctl"
@@ -49,19 +49,13 @@ func TestMain(m *testing.M) {
 		_ = flag.Set("test.parallel", "64")
 	}
 	if !testing.Short() {
-		budget := 60 * time.Minute
-		if f := flag.Lookup("test.timeout"); f != nil {
-			if d, ok := f.Value.(flag.Getter).Get().(time.Duration); ok && d > 0 && d-2*time.Minute < budget {
-				budget = max(d-2*time.Minute, time.Minute)
-			}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), budget)
 		start := time.Now()
-		flaggerBin, buildErr = flaggerctl.Build(ctx, func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) })
-		if buildErr != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			buildErr = fmt.Errorf("the Flagger controller was not built within %s, inside go test's timeout (run `go run ./cmd/flagger-controller` in test/flaggercontroller once, or raise -timeout): %w", budget.Round(time.Second), buildErr)
-		}
-		cancel()
+		buildErr = ctlbuild.WithinTimeout(2*time.Minute, "the Flagger controller was not built",
+			"run `go run ./cmd/flagger-controller` in test/flaggercontroller once, or raise -timeout",
+			func(ctx context.Context) (err error) {
+				flaggerBin, err = flaggerctl.Build(ctx, func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) })
+				return err
+			})
 		if d := time.Since(start); d > 5*time.Second {
 			fmt.Fprintf(os.Stderr, "flagger controller ready in %s\n", d.Round(time.Second))
 		}

@@ -9,6 +9,7 @@ package e2e_test
 import (
 	"context"
 	"encoding/base64"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,6 +24,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/extmetrics/extmetrics/internal/ctlbuild"
 	"github.com/extmetrics/extmetrics/pkg/devserver"
 	"github.com/extmetrics/extmetrics/test/e2e/harness"
 
@@ -39,19 +41,25 @@ var (
 )
 
 // TestMain builds the plugin and the controller (cached) before the tests'
-// timeout starts, like the harness does for kube-apiserver.
+// timeout starts, like the harness does for kube-apiserver, and within go
+// test's -timeout (ctlbuild.Budget).
 func TestMain(m *testing.M) {
-	if !isShort() {
+	flag.Parse()
+	if !testing.Short() {
 		start := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
-		pluginBin, prepErr = plugintest.BuildBinary()
-		if prepErr == nil {
-			var gomod []byte
-			if gomod, prepErr = argoctl.PluginGoMod(ctx); prepErr == nil {
-				controllerBin, prepErr = argoctl.Build(ctx, gomod, func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) })
-			}
-		}
-		cancel()
+		prepErr = ctlbuild.WithinTimeout(2*time.Minute, "the plugin and rollouts-controller were not built",
+			"raise -timeout; what was compiled stays in the Go build cache",
+			func(ctx context.Context) (err error) {
+				if pluginBin, err = plugintest.BuildBinary(); err != nil {
+					return err
+				}
+				gomod, err := argoctl.PluginGoMod(ctx)
+				if err != nil {
+					return err
+				}
+				controllerBin, err = argoctl.Build(ctx, gomod, func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) })
+				return err
+			})
 		if d := time.Since(start); d > 10*time.Second {
 			fmt.Fprintf(os.Stderr, "e2e: plugin and rollouts-controller ready in %s\n", d.Round(time.Second))
 		}
@@ -59,15 +67,6 @@ func TestMain(m *testing.M) {
 	code := shared.Main(m)
 	plugintest.Cleanup()
 	os.Exit(code)
-}
-
-func isShort() bool {
-	for _, a := range os.Args[1:] {
-		if a == "-test.short" || a == "-test.short=true" {
-			return true
-		}
-	}
-	return false
 }
 
 var analysisRunGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "analysisruns"}

@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/extmetrics/extmetrics/internal/ctlbuild"
 )
 
 // InCI reports whether the environment says this is a CI run (CI=true or
@@ -121,24 +122,17 @@ func NewShared(opts Options) *Shared { return &Shared{opts: opts} }
 func (s *Shared) Main(m *testing.M) int {
 	flag.Parse()
 	if !testing.Short() {
-		// go test kills a test binary one minute after its -timeout (10m by
-		// default), TestMain included: stop a cold build before that, with a
-		// reason, rather than be killed. The Go build cache keeps what was
+		// Stop a cold build inside go test's -timeout, with a reason, rather
+		// than be killed (ctlbuild.Budget). The Go build cache keeps what was
 		// compiled, so the next run goes on from there.
-		budget := 60 * time.Minute
-		if f := flag.Lookup("test.timeout"); f != nil {
-			if d, ok := f.Value.(flag.Getter).Get().(time.Duration); ok && d > 0 && d-30*time.Second < budget {
-				budget = max(d-30*time.Second, time.Minute)
-			}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), budget)
 		start := time.Now()
-		bins, err := EnsureBinaries(ctx, s.opts.BinaryOptions)
-		late := errors.Is(ctx.Err(), context.DeadlineExceeded)
-		cancel()
-		if err != nil && late {
-			err = fmt.Errorf("the binaries were not ready within %s, inside go test's timeout (run `go run ./test/e2e/cmd/e2e-binaries` once, or raise -timeout; what was compiled stays in the Go build cache): %w", budget.Round(time.Second), err)
-		}
+		var bins Binaries
+		err := ctlbuild.WithinTimeout(30*time.Second, "the binaries were not ready",
+			"run `go run ./test/e2e/cmd/e2e-binaries` once, or raise -timeout; what was compiled stays in the Go build cache",
+			func(ctx context.Context) (err error) {
+				bins, err = EnsureBinaries(ctx, s.opts.BinaryOptions)
+				return err
+			})
 		if err != nil {
 			s.prepErr = err
 		} else {
