@@ -98,20 +98,7 @@ spec:
 	if err := c.ApplyYAML(ctx, argoctl.ConfigMap(metricplugin.PluginName, pluginBin, "--log-level=debug")); err != nil {
 		t.Fatal(err)
 	}
-	work := t.TempDir()
-	ctrl, err := argoctl.StartAll(ctx, controllerBin, controllerIdentity(t, ctx, c, work), work)
-	if err != nil {
-		if harness.InCI() {
-			t.Fatalf("rollouts-controller did not start (CI=true, so this fails): %v", err)
-		}
-		t.Skipf("rollouts-controller did not start (skipped outside CI; with CI=true this fails): %v", err)
-	}
-	t.Cleanup(ctrl.Stop)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("rollouts-controller log (tail):\n%s", ctrl.LogTail(20000))
-		}
-	})
+	startController(t, ctx, c, true)
 
 	ri := dyn.Resource(rolloutGVR).Namespace(evNS)
 	if err := c.ApplyYAML(ctx, rollout(1)); err != nil {

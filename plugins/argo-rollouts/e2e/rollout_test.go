@@ -144,23 +144,9 @@ func TestRolloutCanary(t *testing.T) {
 	if err := c.ApplyYAML(ctx, relativeObjects()); err != nil {
 		t.Fatal(err)
 	}
-	work := t.TempDir()
-	kubeconfig := controllerIdentity(t, ctx, c, work)
 	ctrlStart := time.Now()
-	ctrl, err := argoctl.StartAll(ctx, controllerBin, kubeconfig, work)
-	if err != nil {
-		if harness.InCI() {
-			t.Fatalf("rollouts-controller (every controller) did not start (CI=true, so this fails): %v", err)
-		}
-		t.Skipf("rollouts-controller (every controller) did not start (skipped outside CI; with CI=true this fails): %v", err)
-	}
+	startController(t, ctx, c, true)
 	t.Logf("rollouts-controller (all controllers) healthy in %s; setup before it %s", time.Since(ctrlStart).Round(time.Millisecond), ctrlStart.Sub(begin).Round(time.Millisecond))
-	t.Cleanup(ctrl.Stop)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("rollouts-controller log (tail):\n%s", ctrl.LogTail(20000))
-		}
-	})
 
 	var (
 		mu      sync.Mutex
