@@ -76,27 +76,6 @@ func (tr *templateResults) sorted() []*tmplInfo {
 	return out
 }
 
-// decodeOne converts one object with package flagger's decoder (the one
-// analyze uses), so doctor reads Canaries and templates exactly as analyze does.
-func decodeOne(u *unstructured.Unstructured) (*flagger.Set, error) {
-	if u.GetKind() == flagger.KindCanary {
-		// Only what analysis reads: status and most metadata are dropped.
-		u = &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(),
-			"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace()},
-			"spec":     u.Object["spec"],
-		}}
-	}
-	b, err := u.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	set := flagger.NewSet(flagger.Options{})
-	set.Parse(u.GetKind()+" "+u.GetNamespace()+"/"+u.GetName(), b)
-	err = set.Err()
-	return set, err
-}
-
 func objectOf(u *unstructured.Unstructured) Object {
 	return Object{Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName()}
 }
@@ -104,7 +83,7 @@ func objectOf(u *unstructured.Unstructured) Object {
 // addTemplate decodes a MetricTemplate into the set.
 func (r *run) addTemplate(u *unstructured.Unstructured) *tmplInfo {
 	tr := r.tmpl
-	set, err := decodeOne(u)
+	set, err := flagger.DecodeUnstructured(u)
 	if err == nil && len(set.Templates) != 1 {
 		err = fmt.Errorf("not decoded (apiVersion %q)", u.GetAPIVersion())
 	}
@@ -269,13 +248,13 @@ func (r *run) prepareTemplates() {
 		r.addTemplate(u)
 	}
 	for _, u := range r.inv.secrets {
-		set, err := decodeOne(u)
+		set, err := flagger.DecodeUnstructured(u)
 		if err == nil && len(set.Secrets) == 1 {
 			tr.set.Secrets = append(tr.set.Secrets, set.Secrets[0])
 		}
 	}
 	for _, u := range r.inv.canaries {
-		set, err := decodeOne(u)
+		set, err := flagger.DecodeUnstructured(u)
 		if err == nil && len(set.Canaries) != 1 {
 			err = fmt.Errorf("not decoded (apiVersion %q)", u.GetAPIVersion())
 		}

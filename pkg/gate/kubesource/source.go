@@ -232,18 +232,6 @@ func metaAccessor(obj any) (metav1.Object, error) {
 
 func key(ns, name string) string { return ns + "/" + name }
 
-// decode converts an unstructured Flagger object with package flagger's decoder.
-func decode(u *unstructured.Unstructured) (*flagger.Set, error) {
-	b, err := u.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	set := flagger.NewSet(flagger.Options{})
-	set.Parse(u.GetKind()+" "+u.GetNamespace()+"/"+u.GetName(), b)
-	err = set.Err()
-	return set, err
-}
-
 func (s *Source) onTemplate(obj any, deleted bool) {
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
@@ -257,7 +245,7 @@ func (s *Source) onTemplate(obj any, deleted bool) {
 		return
 	}
 	e := entry[*flagger.MetricTemplate]{}
-	set, err := decode(u)
+	set, err := flagger.DecodeUnstructured(u)
 	switch {
 	case err != nil:
 		e.err = err
@@ -287,15 +275,8 @@ func (s *Source) onCanary(obj any, deleted bool) {
 		s.mu.Unlock()
 		return
 	}
-	// Only what analysis reads: status and metadata beyond name/namespace
-	// (and the UID, kept below) are dropped.
-	slim := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(),
-		"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace()},
-		"spec":     u.Object["spec"],
-	}}
 	e := entry[*flagger.Canary]{}
-	set, err := decode(slim)
+	set, err := flagger.DecodeUnstructured(u) // keeps the UID, by which the gate's Events name the Canary
 	switch {
 	case err != nil:
 		e.err = err
@@ -303,7 +284,6 @@ func (s *Source) onCanary(obj any, deleted bool) {
 		e.err = fmt.Errorf("Canary %s: not decoded (apiVersion %q)", k, u.GetAPIVersion())
 	default:
 		e.obj = set.Canaries[0]
-		e.obj.UID = string(u.GetUID()) // the gate's Events name the Canary by its UID
 	}
 	s.mu.Lock()
 	s.canaries[k] = e
